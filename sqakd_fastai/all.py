@@ -3,10 +3,11 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/04_all.ipynb #bea992f2
-from . import data, quantizers, callback, learner
+# %% ../nbs/04_all.ipynb #129c27b7
+from . import data, quantizers, callback, learner, models
 from .data import *
 from .quantizers import *
 from .callback import *
 from .learner import *
-__all__ = [n for m in (data, quantizers, callback, learner) for n in m.__all__] # re-exported for `import *`
+from .models import *
+__all__ = [n for m in (data, quantizers, callback, learner, models) for n in m.__all__] # re-exported for `import *`
