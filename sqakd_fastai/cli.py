@@ -8,7 +8,7 @@ from copy import deepcopy
 import torch, torch.nn as nn, torch.nn.functional as F
 import pandas as pd
 from fastcore.all import *
-from fastcore.script import call_parse, store_true
+from fastcore.script import call_parse, store_true, anno_parser
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
@@ -20,7 +20,7 @@ from .learner import *
 from .models import *
 
 # %% auto #0
-__all__ = ['evaluate', 'model_bytes', 'run_sqakd', 'plot_curves', 'sqakd_train']
+__all__ = ['evaluate', 'model_bytes', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
 
 # %% ../nbs/06_cli.ipynb #632e2427
 @torch.no_grad()
@@ -177,6 +177,7 @@ def sqakd_train(
     device:str=None, # 'cpu' or 'cuda' (default: fastai's choice)
 ):
     "SQAKD on real data: a full-precision teacher, then a label-free quantized student; a table, a plot and the models"
+    # returns None: a console script passes the return value to `sys.exit`
     try:
         res = run_sqakd(bits, w_bits, a_bits, method, arch, epochs, teacher_epochs, lr, teacher_lr, bs, n_train, n_valid,
                         data, unlabeled, teacher, out, size, seed, device)
@@ -184,4 +185,23 @@ def sqakd_train(
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)
     with pd.option_context('display.width', 200, 'display.max_columns', 20, 'display.precision', 4): print(res.to_string(index=False))
     print(f"results in {Path(out).resolve()}")
-    return res
+
+# %% ../nbs/06_cli.ipynb #1e851a04
+def _normalise_options(argv:list, known:set)->list:
+    "Rewrite `--a_b`/`--a-b` (and `--a_b=v`) to the spelling the parser knows"
+    out = []
+    for a in argv:
+        if a.startswith('--'):
+            name,eq,val = a.partition('=')
+            for cand in (name[2:], name[2:].replace('_', '-'), name[2:].replace('-', '_')):
+                if '--'+cand in known: name = '--'+cand; break
+            a = name + eq + val
+        out.append(a)
+    return out
+
+def main(argv:list|None=None):
+    "Console entry point of `sqakd_train`"
+    p = anno_parser(sqakd_train.__wrapped__, prog='sqakd_train')
+    args = vars(p.parse_args(_normalise_options(sys.argv[1:] if argv is None else argv, set(p._option_string_actions))))
+    for k in ('pdb', 'xtra'): args.pop(k, None)
+    sqakd_train(**args)

@@ -95,6 +95,10 @@ def calib_range(x:Tensor, bits:int, signed:bool)->tuple:
     return l, torch.maximum(u, l + _EPS)
 
 # %% ../nbs/01_quantizers.ipynb #a3f6a8fe
+def _dot(a, b):
+    "Σ a·b accumulated in float32 (one BLAS pass for float32; half-precision sums of this size lose the bound gradients)"
+    return torch.dot(a.reshape(-1), b.reshape(-1)) if a.dtype == torch.float32 else (a*b).sum(dtype=torch.float32)
+
 class IntervalQuant(torch.autograd.Function):
     "Fake-quantize `x` on [l, u] with `levels` levels; backward: EWGS with `delta` (STE when 0)"
     @staticmethod
@@ -111,8 +115,8 @@ class IntervalQuant(torch.autograd.Function):
         v = torch.addcmul(-l/w, x, 1/w) # x_n before clipping
         gx = torch.addcmul(g, g.abs(), (x - y)/w, value=ctx.delta) if ctx.delta else g
         gx = torch.ops.aten.hardtanh_backward(gx, v, 0., 1.) # gx where 0 < x_n < 1, else 0: one fused pass
-        sg,s1 = g.sum(),gx.sum()
-        du = (torch.dot(g.reshape(-1), y.reshape(-1)) - l*sg)/w - torch.dot(gx.reshape(-1), v.reshape(-1))
+        sg,s1 = g.sum(dtype=torch.float32),gx.sum(dtype=torch.float32)
+        du = (_dot(g, y) - l*sg)/w - _dot(gx, v)
         return gx,(sg - s1 - du).reshape(l.shape).to(l.dtype),du.reshape(l.shape).to(l.dtype),None,None
 
 # %% ../nbs/01_quantizers.ipynb #d6ce864a

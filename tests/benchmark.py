@@ -4,7 +4,7 @@ ResNet-20 (CIFAR style) on Fashion-MNIST, batch 128, on this machine's CPU (or -
 timed side by side in one run, alternating FP and SQAKD, each on the same batches; the figure is the ratio
 of the medians. Its floor is about 1.33: SQAKD adds one teacher forward to a forward and a backward.
 
-    python tests/benchmark.py [--n_train 12800] [--reps 3] [--method ewgs] [--bits 2] [--device cpu]
+    python tests/benchmark.py [--n_train 12800] [--reps 3] [--method ewgs] [--bits 2] [--device cpu] [--threads N]
 """
 import time, statistics, warnings
 warnings.filterwarnings('ignore')
@@ -35,11 +35,11 @@ def main(n_train:int=12_800, # training images per epoch (the full set is 60,000
          bits:int=2, # weight and activation bits
          device:str='cpu', # 'cpu' or 'cuda'
          threads:int=0, # torch threads (0: torch's default)
+         path:str=None, # folder with Fashion-MNIST's IDX files (default: Debian's)
         ):
     if threads: torch.set_num_threads(threads)
     set_seed(0)
-    dls = fashion_mnist_dls(bs=128, n_train=n_train, device=torch.device(device))
-    dls.valid = dls.valid.new(n=256) if hasattr(dls.valid, 'new') else dls.valid
+    dls = fashion_mnist_dls(bs=128, n_train=n_train, n_valid=256, device=torch.device(device), **({'path': path} if path else {}))
     fp = Learner(dls, resnet20(1, 10).to(device), loss_func=CrossEntropyLossFlat())
     q = Learner(dls, deepcopy(fp.model), loss_func=CrossEntropyLossFlat()).quantize(bits, method=method)
     epoch_time(fp); epoch_time(q)  # warm-up

@@ -1,0 +1,46 @@
+"""`sqakd_train` end to end, as a user runs it: the installed console script, in its own process."""
+import os, subprocess, sys
+from pathlib import Path
+import pandas as pd
+import pytest
+
+EXE = Path(sys.executable).parent/'sqakd_train'
+QUICK = ['--n_train', '512', '--n_valid', '256', '--epochs', '1', '--teacher_epochs', '1', '--bs', '64']
+
+def run(*args, cwd=None):
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+def check_outputs(out, student='student_w2a2_ewgs.pth', trained_teacher=True):
+    files = {p.name for p in Path(out).iterdir()}
+    assert {'results.csv', 'training.png', student} <= files, files
+    assert any(f.startswith('teacher_') for f in files) == trained_teacher # the cache of a teacher it trained
+    res = pd.read_csv(Path(out)/'results.csv')
+    assert len(res) == 2
+    assert {'model', 'w_bits', 'a_bits', 'method', 'accuracy', 'teacher_agreement', 'kl', 'fp32_bytes', 'packed_bytes', 'train_seconds'} <= set(res.columns)
+    assert res.packed_bytes[1] < res.fp32_bytes[1]/4
+    assert 0 <= res.teacher_agreement[1] <= 1 and res.teacher_agreement[0] == 1
+    assert (Path(out)/'training.png').stat().st_size > 1000
+    return res
+
+def test_labeled_then_unlabeled_with_saved_teacher(tmp_path):
+    r = run(*QUICK, '--out', tmp_path/'a')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'W2A2 ewgs SQAKD student' in r.stdout
+    res = check_outputs(tmp_path/'a')
+    assert 0.1 < res.accuracy[0] <= 1
+    teacher = next((tmp_path/'a').glob('teacher_*.pth'))
+    r = run(*QUICK, '--unlabeled', '--bits', '4', '--method', 'lsq', '--teacher', teacher, '--out', tmp_path/'b')
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = check_outputs(tmp_path/'b', 'student_w4a4_lsq.pth', trained_teacher=False)
+    assert 'given' in res.model[0]
+
+@pytest.mark.parametrize('args,msg', [(['--bits', '0'], 'bits must be in 1..8'), (['--data', '/nowhere'], 'no such folder'),
+                                      (['--data', 'EMPTY'], 'holds no image files')])
+def test_bad_options_fail_in_one_line(tmp_path, args, msg):
+    (tmp_path/'empty').mkdir()
+    args = [str(tmp_path/'empty') if a == 'EMPTY' else a for a in args]
+    r = run(*args, '--out', tmp_path/'o')
+    assert r.returncode != 0
+    assert msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
