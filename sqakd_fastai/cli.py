@@ -82,7 +82,7 @@ def _dls(data, bs, n_train, n_valid, unlabeled, size, seed):
 
 # %% ../nbs/06_cli.ipynb #6e964d5a
 def run_sqakd(bits:int=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',
-              epochs:int=3, teacher_epochs:int=3, lr:float=2e-3, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=None, n_valid:int|None=None,
+              epochs:int=3, teacher_epochs:int=3, lr:float=2e-3, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
               seed:int=42, device:str|None=None, plot:bool=True)->pd.DataFrame:
     "Train (or load) a full-precision teacher, distil a quantized student label-free, and report both"
@@ -166,7 +166,7 @@ def sqakd_train(
     lr:float=2e-3, # student learning rate (one-cycle peak)
     teacher_lr:float=5e-3, # teacher learning rate (one-cycle peak)
     bs:int=128, # batch size
-    n_train:int=None, # train on a random subset of this many images (quick runs)
+    n_train:int=20_000, # train on a random subset of this many images (60000: all of Fashion-MNIST)
     n_valid:int=None, # evaluate on a random subset of this many test images (quick runs)
     data:str='fashion_mnist', # 'fashion_mnist', or a folder of images (class sub-folders: labeled)
     unlabeled:store_true=False, # train the student on images only (labels are never used by SQAKD anyway)

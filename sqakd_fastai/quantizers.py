@@ -95,10 +95,6 @@ def calib_range(x:Tensor, bits:int, signed:bool)->tuple:
     return l, torch.maximum(u, l + _EPS)
 
 # %% ../nbs/01_quantizers.ipynb #a3f6a8fe
-def _dot(a, b):
-    "Σ a·b accumulated in float32 (one BLAS pass for float32; half-precision sums of this size lose the bound gradients)"
-    return torch.dot(a.reshape(-1), b.reshape(-1)) if a.dtype == torch.float32 else (a*b).sum(dtype=torch.float32)
-
 class IntervalQuant(torch.autograd.Function):
     "Fake-quantize `x` on [l, u] with `levels` levels; backward: EWGS with `delta` (STE when 0)"
     @staticmethod
@@ -112,12 +108,14 @@ class IntervalQuant(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         x,y,l,w = ctx.saved_tensors
+        dt = x.dtype
+        x,y,g = x.float(),y.float(),g.float() # no-ops in float32; in half precision the boundary and the sums would be misjudged
         v = torch.addcmul(-l/w, x, 1/w) # x_n before clipping
         gx = torch.addcmul(g, g.abs(), (x - y)/w, value=ctx.delta) if ctx.delta else g
         gx = torch.ops.aten.hardtanh_backward(gx, v, 0., 1.) # gx where 0 < x_n < 1, else 0: one fused pass
-        sg,s1 = g.sum(dtype=torch.float32),gx.sum(dtype=torch.float32)
-        du = (_dot(g, y) - l*sg)/w - _dot(gx, v)
-        return gx,(sg - s1 - du).reshape(l.shape).to(l.dtype),du.reshape(l.shape).to(l.dtype),None,None
+        sg,s1 = g.sum(),gx.sum()
+        du = (torch.dot(g.reshape(-1), y.reshape(-1)) - l*sg)/w - torch.dot(gx.reshape(-1), v.reshape(-1))
+        return gx.to(dt),(sg - s1 - du).reshape(l.shape).to(l.dtype),du.reshape(l.shape).to(l.dtype),None,None
 
 # %% ../nbs/01_quantizers.ipynb #d6ce864a
 class IntervalQuantizer(Quantizer):
@@ -308,7 +306,7 @@ def quant_layer(m:nn.Module, # an `nn.Conv1d/2d/3d` or `nn.Linear`
     q.train(m.training)
     return q.to(m.weight.device)
 
-# %% ../nbs/01_quantizers.ipynb #50cd935d
+# %% ../nbs/01_quantizers.ipynb #d143b75b
 def quantizable_layers(model:nn.Module)->list:
     "Names of the Conv/Linear layers of `model` that can be quantized, in module order"
     return [n for n,m in model.named_modules() if type(m) in QUANT_LAYERS]
@@ -323,7 +321,7 @@ def _pair(b, name):
         return check_bits(b[0], f"w_bits of {name!r}"),check_bits(b[1], f"a_bits of {name!r}")
     b = check_bits(b, f"bits of {name!r}"); return b,b
 
-# %% ../nbs/01_quantizers.ipynb #e29d64d5
+# %% ../nbs/01_quantizers.ipynb #8967e19a
 def quant_plan(model:nn.Module, # the full-precision model
                w_bits:int|None=2, # weight bits of quantized layers
                a_bits:int|None=2, # activation bits of quantized layers
@@ -346,7 +344,7 @@ def quant_plan(model:nn.Module, # the full-precision model
                                   f"(it has {len(names)}; `skip_first_last=False` or `layer_bits` quantizes some)")
     return plan
 
-# %% ../nbs/01_quantizers.ipynb #d143b75b
+# %% ../nbs/01_quantizers.ipynb #51914bca
 def quantize_model(model:nn.Module, # the model to quantize, in place
                    w_bits:int|None=2, # weight bits
                    a_bits:int|None=2, # activation bits
@@ -364,7 +362,7 @@ def quantize_model(model:nn.Module, # the model to quantize, in place
         setattr(mods[parent] if parent else model, child, quant_layer(mods[name], wb, ab, method, **kwargs))
     return model
 
-# %% ../nbs/01_quantizers.ipynb #8967e19a
+# %% ../nbs/01_quantizers.ipynb #18746b73
 @torch.no_grad()
 def init_quantizers(model:nn.Module, # a model with quantized layers
                     *xb:Tensor, # one real input batch
