@@ -93,6 +93,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     w_bits = bits if w_bits is None else check_bits(w_bits, 'w_bits')
     a_bits = bits if a_bits is None else check_bits(a_bits, 'a_bits')
     check_method(method); check_kd_args(T, kd_weight, ce_weight)
+    make_quantizer(method, 2, 'weight', **kwargs) # checks the quantizer options
     if isinstance(quant_lr_mult, bool) or not isinstance(quant_lr_mult, (int, float)) or not quant_lr_mult > 0:
         raise ValueError(f"quant_lr_mult must be a number > 0, got {quant_lr_mult!r}")
     if hasattr(learn, 'sqakd') or quant_layers(learn.model): raise ValueError("the learner is already quantized")

@@ -230,6 +230,8 @@ def make_quantizer(method:str='ewgs', # one of `QUANT_METHODS`
                   )->Quantizer|None:
     "The quantizer of `method` for a weight or an activation; None at full precision"
     check_method(method); bits = check_bits(bits)
+    if set(kwargs) - {'delta'}: raise TypeError(f"unknown quantizer options {sorted(set(kwargs) - {'delta'})}; the only one is `delta` (EWGS)")
+    if 'delta' in kwargs and method != 'ewgs': raise ValueError(f"delta is EWGS's gradient scale; method {method!r} has none")
     if bits is None: return None
     if method == 'pact': return PACTQuantizer(bits, kind) if kind == 'act' else DoReFaQuantizer(bits, kind)
     cls = dict(ewgs=EWGSQuantizer, ste=IntervalQuantizer, lsq=LSQQuantizer, dorefa=DoReFaQuantizer)[method]
