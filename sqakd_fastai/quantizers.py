@@ -101,8 +101,8 @@ class IntervalQuant(torch.autograd.Function):
     def forward(ctx, x, l, u, levels:int, delta:float=0.):
         w = (u - l).clamp_min(_EPS)
         s = (levels - 1)/w
-        r = torch.addcmul(-l*s, x, s).clamp_(0, levels - 1).round_() # the integer code, in one allocation
-        y = torch.addcmul(l, r, 1/s, out=r)                             # de-normalised in place
+        r = torch.sub(x, l).mul_(s).clamp_(0, levels - 1).round_() # the integer code, in one allocation
+        y = r.mul_(1/s).add_(l)                                      # de-normalised in place
         ctx.save_for_backward(x, y, l, w); ctx.delta = delta
         return y
     @staticmethod
@@ -110,11 +110,11 @@ class IntervalQuant(torch.autograd.Function):
         x,y,l,w = ctx.saved_tensors
         dt = x.dtype
         x,y,g = x.float(),y.float(),g.float() # no-ops in float32; in half precision the boundary and the sums would be misjudged
-        v = torch.addcmul(-l/w, x, 1/w) # x_n before clipping
+        v = torch.sub(x, l).div_(w) # x_n before clipping
         gx = torch.addcmul(g, g.abs(), (x - y)/w, value=ctx.delta) if ctx.delta else g
-        gx = torch.ops.aten.hardtanh_backward(gx, v, 0., 1.) # gx where 0 < x_n < 1, else 0: one fused pass
+        gx = torch.ops.aten.hardtanh_backward.grad_input(gx, v, 0., 1., grad_input=v) # gx where 0 < x_n < 1, else 0, over x_n
         sg,s1 = g.sum(),gx.sum()
-        du = (torch.dot(g.reshape(-1), y.reshape(-1)) - l*sg)/w - torch.dot(gx.reshape(-1), v.reshape(-1))
+        du = (torch.dot(g.reshape(-1), y.reshape(-1)) - torch.dot(gx.reshape(-1), x.reshape(-1)) - l*(sg - s1))/w
         return gx.to(dt),(sg - s1 - du).reshape(l.shape).to(l.dtype),du.reshape(l.shape).to(l.dtype),None,None
 
 # %% ../nbs/01_quantizers.ipynb #d6ce864a
