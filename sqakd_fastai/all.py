@@ -4,10 +4,11 @@
 __all__ = []
 
 # %% ../nbs/04_all.ipynb #129c27b7
-from . import data, quantizers, callback, learner, models
+from . import data, quantizers, callback, learner, models, export
 from .data import *
 from .quantizers import *
 from .callback import *
 from .learner import *
 from .models import *
-__all__ = [n for m in (data, quantizers, callback, learner, models) for n in m.__all__] # re-exported for `import *`
+from .export import *
+__all__ = [n for m in (data, quantizers, callback, learner, models, export) for n in m.__all__] # re-exported for `import *`

@@ -87,7 +87,8 @@ class SQAKDCallback(Callback):
         self.learn.yb = (self.t_logits, *self.labels)
 
     def after_loss(self):
-        self.learn.yb = self.labels if len(self.labels) else (self.t_logits,)
+        own = any(self.dl is d for d in self.learn.dls.loaders) # the learner's own (maybe unlabeled) train/valid loaders
+        self.learn.yb = self.labels if len(self.labels) or not own else (self.t_logits,)
         if self.training and not _finite(self.learn.loss_grad): self._skip('loss')
 
     def _skip(self, what):
