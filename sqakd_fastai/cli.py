@@ -21,7 +21,7 @@ from .models import *
 from .export import *
 
 # %% auto #0
-__all__ = ['evaluate', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
+__all__ = ['evaluate', 'bits_list', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
 
 # %% ../nbs/07_cli.ipynb #447e61c1
 @torch.no_grad()
@@ -74,16 +74,28 @@ def _dls(data, bs, n_train, n_valid, unlabeled, size, seed):
     return (folder_dls(data, labeled=False, bs=bs, n_train=n_train, size=size, seed=seed) if unlabeled else lab),lab
 
 # %% ../nbs/07_cli.ipynb #f3c942d8
-def run_sqakd(bits:int=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',
+def bits_list(bits)->list:
+    "Bit widths from an int, a list, or a comma-separated string such as '1,2,4'; each checked to be in 1..8"
+    if isinstance(bits, str):
+        try: bits = [int(b) for b in bits.split(',') if b.strip()]
+        except ValueError: raise ValueError(f"bits must be ints in 1..8, comma-separated (such as 1,2,4), got {bits!r}") from None
+    bits = list(bits) if isinstance(bits, (list, tuple)) else [bits]
+    if not bits: raise ValueError("bits must name at least one bit width in 1..8")
+    for b in bits:
+        if check_bits(b) is None: raise ValueError("bits must be in 1..8")
+    return bits
+
+# %% ../nbs/07_cli.ipynb #f1d2089c
+def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',
               epochs:int=3, teacher_epochs:int=3, lr:float=2e-3, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
               seed:int=42, device:str|None=None, plot:bool=True)->pd.DataFrame:
-    "Train (or load) a full-precision teacher, distil a quantized student label-free, and report both"
+    "Train (or load) a full-precision teacher, distil a quantized student label-free at each of `bits`, and report them"
     # check every option before any work
-    bits = check_bits(bits)
-    if bits is None: raise ValueError("bits must be in 1..8")
-    w_bits = bits if w_bits is None else check_bits(w_bits, 'w_bits')
-    a_bits = bits if a_bits is None else check_bits(a_bits, 'a_bits')
+    bits = bits_list(bits)
+    if len(bits) > 1 and (w_bits is not None or a_bits is not None): raise ValueError("w_bits and a_bits go with a single bits value")
+    w_bits = None if w_bits is None else check_bits(w_bits, 'w_bits')
+    a_bits = None if a_bits is None else check_bits(a_bits, 'a_bits')
     check_method(method)
     if arch not in ARCHS: raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
     for n,v in dict(epochs=epochs, bs=bs).items():
@@ -119,30 +131,44 @@ def run_sqakd(bits:int=2, w_bits:int|None=None, a_bits:int|None=None, method:str
     fp_bytes = int(quant_report(t_model, x[:1]).fp32_bytes.iloc[-1])
     rows.append(dict(model=f'FP32 teacher ({src})', w_bits=32, a_bits=32, method='-', **evaluate(t_model, t_model, eval_dl),
                      fp32_bytes=fp_bytes, packed_bytes=fp_bytes, file_bytes=None, train_seconds=round(t_time, 1)))
-    # the student: a copy of the teacher, quantized, distilled without labels
-    sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(bits, w_bits=w_bits, a_bits=a_bits, method=method)
-    t0 = time.time(); sl.fit_one_cycle(epochs, lr); s_time = time.time() - t0
-    curves['student'] = sl.recorder
-    report = quant_report(sl.model, x[:1])
-    report.to_csv(out/'quant_report.csv', index=False)
-    fn = export_quantized(sl.model, out/f"student_w{w_bits or 32}a{a_bits or 32}_{method}.sqakd")
-    name = f"W{w_bits or 32}A{a_bits or 32} {method} SQAKD student"
-    rows.append(dict(model=name, w_bits=w_bits or 32, a_bits=a_bits or 32, method=method, **evaluate(sl.model, t_model, eval_dl),
-                     fp32_bytes=int(report.fp32_bytes.iloc[-1]), packed_bytes=int(report.packed_bytes.iloc[-1]),
-                     file_bytes=fn.stat().st_size, train_seconds=round(s_time, 1)))
+    # the students: copies of the teacher, quantized, distilled without labels
+    reports = []
+    for b in bits:
+        wb,ab = (b if w_bits is None else w_bits),(b if a_bits is None else a_bits)
+        tag = f"W{wb or 32}A{ab or 32}"
+        sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(b, w_bits=wb, a_bits=ab, method=method)
+        t0 = time.time(); sl.fit_one_cycle(epochs, lr); s_time = time.time() - t0
+        curves[f'{tag} student'] = sl.recorder
+        report = quant_report(sl.model, x[:1])
+        reports.append(report.assign(student=tag)[['student', *report.columns]])
+        fn = export_quantized(sl.model, out/f"student_w{wb or 32}a{ab or 32}_{method}.sqakd")
+        rows.append(dict(model=f"{tag} {method} SQAKD student", w_bits=wb or 32, a_bits=ab or 32, method=method,
+                         **evaluate(sl.model, t_model, eval_dl), fp32_bytes=int(report.fp32_bytes.iloc[-1]),
+                         packed_bytes=int(report.packed_bytes.iloc[-1]), file_bytes=fn.stat().st_size, train_seconds=round(s_time, 1)))
+    pd.concat(reports).to_csv(out/'quant_report.csv', index=False)
     res = pd.DataFrame(rows)
     res.to_csv(out/'results.csv', index=False)
-    if plot: plot_curves(curves, out/'training.png')
+    if plot: plot_curves(curves, out/'training.png', res if len(bits) > 1 else None)
     return res
 
-# %% ../nbs/07_cli.ipynb #f1d2089c
+# %% ../nbs/07_cli.ipynb #cd6fac8e
 def plot_curves(recorders:dict, # {name: a fastai `Recorder`}
                 fname:Path|str, # PNG to write
+                res:pd.DataFrame|None=None, # results of several bit widths: adds a panel of accuracy against bits
                ):
-    "Training and validation loss of each run, side by side"
+    "Training and validation loss of each run, side by side; and accuracy against bits when several were run"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig,axs = plt.subplots(1, len(recorders), figsize=(5*len(recorders), 3.5), squeeze=False)
+    n = len(recorders) + (res is not None)
+    fig,axs = plt.subplots(1, n, figsize=(5*n, 3.5), squeeze=False)
+    if res is not None:
+        ax,st = axs[0][-1],res[res.w_bits < 32]
+        y = st.accuracy if st.accuracy.notna().all() else st.teacher_agreement
+        ax.plot(st.w_bits, 100*y, 'o-', label='SQAKD students')
+        ax.axhline(100*(res.accuracy if y is st.accuracy else res.teacher_agreement).iloc[0], color='gray', ls=':', label='FP32 teacher')
+        ax.set_xscale('log', base=2); ax.set_xticks(list(st.w_bits)); ax.get_xaxis().set_major_formatter('{x:.0f}')
+        ax.set_xlabel('bits'); ax.set_ylabel(('test accuracy' if y is st.accuracy else 'teacher agreement') + ' (%)')
+        ax.set_title('accuracy against bits'); ax.legend()
     for ax,(name,rec) in zip(axs[0], recorders.items()):
         ax.plot([float(l) for l in rec.losses], label='train (smoothed)')
         n_it = len(rec.losses); vals = [v[1] for v in rec.values]
@@ -150,10 +176,10 @@ def plot_curves(recorders:dict, # {name: a fastai `Recorder`}
         ax.set_title(name + (' (cross-entropy)' if name == 'teacher' else ' (T²·KL to the teacher)')); ax.set_xlabel('iteration'); ax.legend()
     fig.tight_layout(); fig.savefig(fname, dpi=100); plt.close(fig)
 
-# %% ../nbs/07_cli.ipynb #cd6fac8e
+# %% ../nbs/07_cli.ipynb #9344d841
 @call_parse
 def sqakd_train(
-    bits:int=2, # weight and activation bits of the student, 1..8
+    bits:str='2', # weight and activation bits of the student, 1..8; several (1,2,4): a student each, and a plot against bits
     w_bits:int=None, # weight bits, if not `bits` (32: full precision)
     a_bits:int=None, # activation bits, if not `bits` (32: full precision)
     method:str='ewgs', # quantizer: ewgs, ste, pact, lsq or dorefa
@@ -185,7 +211,7 @@ def sqakd_train(
         print(res.to_string(index=False))
     print(f"results in {Path(out).resolve()}")
 
-# %% ../nbs/07_cli.ipynb #9344d841
+# %% ../nbs/07_cli.ipynb #d72a8f6c
 def _normalise_options(argv:list, known:set)->list:
     "Rewrite `--a_b`/`--a-b` (and `--a_b=v`) to the spelling the parser knows"
     out = []

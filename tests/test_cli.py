@@ -11,15 +11,19 @@ def run(*args, cwd=None):
     env = dict(os.environ, PYTHONWARNINGS='ignore')
     return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
-def check_outputs(out, student='student_w2a2_ewgs.sqakd', trained_teacher=True):
+def check_outputs(out, student='student_w2a2_ewgs.sqakd', trained_teacher=True, n_students=1):
     files = {p.name for p in Path(out).iterdir()}
     assert {'results.csv', 'quant_report.csv', 'training.png', student} <= files, files
     assert any(f.startswith('teacher_') for f in files) == trained_teacher # the cache of a teacher it trained
     res = pd.read_csv(Path(out)/'results.csv')
-    assert len(res) == 2
+    assert len(res) == 1 + n_students
     assert {'model', 'w_bits', 'a_bits', 'method', 'accuracy', 'teacher_agreement', 'kl', 'fp32_bytes', 'packed_bytes', 'file_bytes', 'train_seconds'} <= set(res.columns)
     assert res.packed_bytes[1] < res.fp32_bytes[1]/4
-    assert res.file_bytes[1] == (Path(out)/student).stat().st_size
+    assert res.file_bytes.iloc[-1] == (Path(out)/student).stat().st_size
+    from sqakd_fastai.export import load_quantized, quant_report # the packed student loads on this stack, without the Learner
+    import torch
+    m = load_quantized(Path(out)/student)
+    assert not m.training and quant_report(m, torch.zeros(1, 1, 28, 28)).packed_bytes.iloc[-1] == res.packed_bytes.iloc[-1]
     assert 0 <= res.teacher_agreement[1] <= 1 and res.teacher_agreement[0] == 1
     assert (Path(out)/'training.png').stat().st_size > 1000
     return res
@@ -31,9 +35,10 @@ def test_labeled_then_unlabeled_with_saved_teacher(tmp_path):
     res = check_outputs(tmp_path/'a')
     assert 0.1 < res.accuracy[0] <= 1
     teacher = next((tmp_path/'a').glob('teacher_*.pth'))
-    r = run(*QUICK, '--unlabeled', '--bits', '4', '--method', 'lsq', '--teacher', teacher, '--out', tmp_path/'b')
+    r = run(*QUICK, '--unlabeled', '--bits', '2,4', '--method', 'lsq', '--teacher', teacher, '--out', tmp_path/'b')
     assert r.returncode == 0, r.stderr[-2000:]
-    res = check_outputs(tmp_path/'b', 'student_w4a4_lsq.sqakd', trained_teacher=False)
+    res = check_outputs(tmp_path/'b', 'student_w4a4_lsq.sqakd', trained_teacher=False, n_students=2)
+    assert (tmp_path/'b'/'student_w2a2_lsq.sqakd').is_file()
     assert 'given' in res.model[0]
 
 @pytest.mark.parametrize('args,msg', [(['--bits', '0'], 'bits must be in 1..8'), (['--data', '/nowhere'], 'no such folder'),
