@@ -96,8 +96,6 @@ class PackedWeight(nn.Module):
         codes,table = q.encode(w)
         return cls(codes, table, q.bits)
 
-    @property
-    def kind(self): return 'weight'
     def codes(self)->Tensor: return unpack_codes(self.packed, self.bits, math.prod(self.shape)).view(self.shape)
     def forward(self, w=None)->Tensor: return self.table[self.codes().long()]
     def extra_repr(self): return f"bits={self.bits}, shape={self.shape}, bytes={len(self.packed)}"
@@ -140,7 +138,7 @@ def export_quantized(model:nn.Module|Learner, # a quantized (trained) model, or 
     for name,t in ts.items():
         b = _raw(t); data.append(b)
         index.append(dict(name=name, dtype=str(t.dtype).replace('torch.', ''), shape=list(t.shape), nbytes=len(b)))
-    structure = zlib.compress(pickle.dumps(deepcopy(m).to('meta')), 9)
+    structure = zlib.compress(pickle.dumps(m.to('meta')), 9) # our own copy: its data is in `data` already
     body = structure + b''.join(data)
     header = zlib.compress(json.dumps(dict(index=index, structure_bytes=len(structure), body_bytes=len(body),
                                            sha256=hashlib.sha256(body).hexdigest(), torch=torch.__version__)).encode(), 9)
