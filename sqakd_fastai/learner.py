@@ -83,7 +83,8 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
                      layer_bits:dict|None=None, # {layer name: bits or (w_bits, a_bits)} overrides
                      skip_first_last:bool=True, # keep the first and last Conv/Linear full precision
                      agreement:bool=True, # add the `TeacherAgreement` metric
-                     **kwargs, # passed to the quantizers (`delta` for EWGS)
+                     fuse_teacher:bool=True, # run the teacher with BatchNorm folded (see `inference_teacher`)
+                     **kwargs, # passed to the quantizers: `delta` (EWGS), `compiled` (EWGS, STE: `torch.compile`d activation kernels)
                     )->Learner: # the same learner, quantized and distilling
     "Turn `learn` into a label-free SQAKD student of its own full-precision model"
     # 1. check everything, change nothing
@@ -112,7 +113,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
         raise
     # 3. a fresh optimizer with the quantizer group; the callbacks
     learn.splitter,learn.opt = QuantSplitter(learn.splitter),None
-    learn.add_cbs([SQAKDCallback(teacher, T, kd_weight, ce_weight), QuantizerLR(quant_lr_mult)])
+    learn.add_cbs([SQAKDCallback(teacher, T, kd_weight, ce_weight, fuse_teacher), QuantizerLR(quant_lr_mult)])
     if agreement: learn.metrics = L(learn.metrics) + [TeacherAgreement()]
     return learn
 

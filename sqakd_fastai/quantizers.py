@@ -2,16 +2,17 @@
 
 # %% ../nbs/01_quantizers.ipynb #f740f7be
 from __future__ import annotations
-import math
+import math, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.all import *
 
 # %% auto #0
 __all__ = ['QUANT_METHODS', 'QUANT_LAYERS', 'check_bits', 'RoundSTE', 'round_levels', 'Quantizer', 'calib_range', 'IntervalQuant',
-           'IntervalQuantizer', 'EWGSQuantizer', 'PACTQuantizer', 'LSQQuantizer', 'DoReFaQuantizer', 'check_method',
-           'make_quantizer', 'QuantMixin', 'QConv1d', 'QConv2d', 'QConv3d', 'QLinear', 'quant_layer',
-           'quantizable_layers', 'quant_layers', 'quant_plan', 'quantize_model', 'init_quantizers']
+           'iq_forward', 'iq_backward', 'CompiledKernel', 'IntervalQuantizer', 'EWGSQuantizer', 'PACTQuantizer',
+           'LSQQuantizer', 'DoReFaQuantizer', 'check_method', 'make_quantizer', 'QuantMixin', 'QConv1d', 'QConv2d',
+           'QConv3d', 'QLinear', 'quant_layer', 'quantizable_layers', 'quant_layers', 'quant_plan', 'quantize_model',
+           'init_quantizers']
 
 # %% ../nbs/01_quantizers.ipynb #94531a68
 def check_bits(bits, name:str='bits')->int|None:
@@ -98,44 +99,91 @@ def calib_range(x:Tensor, bits:int, signed:bool)->tuple:
 class IntervalQuant(torch.autograd.Function):
     "Fake-quantize `x` on [l, u] with `levels` levels; backward: EWGS with `delta` (STE when 0)"
     @staticmethod
-    def forward(ctx, x, l, u, levels:int, delta:float=0.):
+    def forward(ctx, x, l, u, levels:int, delta:float=0., compiled:bool=False):
         w = (u - l).clamp_min(_EPS)
+        ctx.delta,ctx.compiled = delta,compiled
+        if compiled:
+            x = _plain(x)
+            y = _compiled_fwd(x, l, w, levels)
+            ctx.save_for_backward(x, y, l, w)
+            return y
         s = (levels - 1)/w
         r = torch.sub(x, l).mul_(s).clamp_(0, levels - 1).round_() # the integer code, in one allocation
         y = r.mul_(1/s).add_(l)                                      # de-normalised in place
-        ctx.save_for_backward(x, y, l, w); ctx.delta = delta
+        ctx.save_for_backward(x, y, l, w)
         return y
     @staticmethod
     def backward(ctx, g):
         x,y,l,w = ctx.saved_tensors
         dt = x.dtype
         x,y,g = x.float(),y.float(),g.float() # no-ops in float32; in half precision the boundary and the sums would be misjudged
-        v = torch.sub(x, l).div_(w) # x_n before clipping
-        gx = torch.addcmul(g, g.abs(), (x - y)/w, value=ctx.delta) if ctx.delta else g
+        if ctx.compiled:
+            gx,dl,du = _compiled_bwd(_plain(g), x, y, l, w, ctx.delta)
+            return gx.to(dt),dl.reshape(l.shape).to(l.dtype),du.reshape(l.shape).to(l.dtype),None,None,None
+        if ctx.delta: # EWGS: g(1 + δ|g|(x_n - r)), in two buffers: the first ends as g·ρ, the second holds |g| then x_n
+            gx,v = torch.sub(x, y).div_(w),torch.abs(g)
+            gx.mul_(v).mul_(ctx.delta).add_(g)
+            v = torch.sub(x, l, out=v).div_(w)
+        else: gx,v = g,torch.sub(x, l).div_(w)
         gx = torch.ops.aten.hardtanh_backward.grad_input(gx, v, 0., 1., grad_input=v) # gx where 0 < x_n < 1, else 0, over x_n
         sg,s1 = g.sum(),gx.sum()
         du = (torch.dot(g.reshape(-1), y.reshape(-1)) - torch.dot(gx.reshape(-1), x.reshape(-1)) - l*(sg - s1))/w
-        return gx.to(dt),(sg - s1 - du).reshape(l.shape).to(l.dtype),du.reshape(l.shape).to(l.dtype),None,None
+        return gx.to(dt),(sg - s1 - du).reshape(l.shape).to(l.dtype),du.reshape(l.shape).to(l.dtype),None,None,None
 
-# %% ../nbs/01_quantizers.ipynb #d6ce864a
+# %% ../nbs/01_quantizers.ipynb #50bb007d
+def iq_forward(x:Tensor, l:Tensor, w:Tensor, levels:int)->Tensor:
+    "The interval quantizer's forward as one expression: clip and round $(x-l)/w$ to the grid, de-normalise"
+    s = (levels - 1)/w
+    return torch.round(torch.clamp((x - l)*s, 0, levels - 1))*(1/s) + l
+
+def iq_backward(g:Tensor, x:Tensor, y:Tensor, l:Tensor, w:Tensor, delta:float)->tuple:
+    "The interval quantizer's backward as expressions: $(g_x, \\partial_l, \\partial_u)$, EWGS's scaling when `delta` > 0"
+    v = (x - l)/w
+    gx = torch.where((v > 0) & (v < 1), g + delta*g.abs()*(x - y)/w, 0.)
+    sg,s1 = g.sum(),gx.sum()
+    du = ((g*y).sum() - (gx*x).sum() - l*(sg - s1))/w
+    return gx,sg - s1 - du,du
+
+class CompiledKernel:
+    "`torch.compile(f, dynamic=True)`, or `f` itself (with one warning) where compiling fails"
+    def __init__(self, f): self.f,self.cf,self.failed = f,None,False
+    def __call__(self, *args):
+        if not self.failed:
+            try:
+                if self.cf is None: self.cf = torch.compile(self.f, dynamic=True)
+                return self.cf(*args)
+            except Exception as e:
+                self.failed = True
+                warnings.warn(f"torch.compile could not build the quantizer kernel {self.f.__name__} ({type(e).__name__}: {str(e)[:300]}); "
+                              "the eager kernels run instead")
+        return self.f(*args)
+
+_compiled_fwd,_compiled_bwd = CompiledKernel(iq_forward),CompiledKernel(iq_backward)
+def _plain(t): return t if type(t) is Tensor else t.as_subclass(Tensor) # fastai's tensor types would make dynamo trace their __torch_function__
+
+# %% ../nbs/01_quantizers.ipynb #95104f75
 class IntervalQuantizer(Quantizer):
     "Learned interval [lower, upper]: normalise, clip, round (STE or EWGS), de-normalise"
     method = 'ste'
-    def __init__(self, bits:int=2, kind:str='weight'):
+    def __init__(self, bits:int=2, kind:str='weight',
+                 compiled:bool=False, # activations through the `torch.compile`d kernels
+                ):
         super().__init__(bits, kind)
         self.lower,self.upper = nn.Parameter(torch.tensor(-1.)),nn.Parameter(torch.tensor(1.))
+        self.compiled = bool(compiled)
 
     def _init_range(self, x):
         l,u = calib_range(x, self.bits, bool(self.signed))
         self.lower.fill_(l); self.upper.fill_(u)
 
-    def quantize(self, x): return IntervalQuant.apply(x, self.lower, self.upper, self.levels, 0.)
+    def _apply_q(self, x, delta): return IntervalQuant.apply(x, self.lower, self.upper, self.levels, delta, self.compiled and self.kind == 'act')
+    def quantize(self, x): return self._apply_q(x, 0.)
 
 class EWGSQuantizer(IntervalQuantizer):
     "Learned interval with the element-wise gradient scaling of EWGS; δ is a buffer"
     method = 'ewgs'
-    def __init__(self, bits:int=2, kind:str='weight', delta:float=0.):
-        super().__init__(bits, kind)
+    def __init__(self, bits:int=2, kind:str='weight', delta:float=0., compiled:bool=False):
+        super().__init__(bits, kind, compiled)
         self.register_buffer('delta', torch.tensor(0.)); self.set_delta(delta)
     def set_delta(self, delta:float):
         "Set δ (the buffer, saved with the model, and its host copy read by forward)"
@@ -143,10 +191,10 @@ class EWGSQuantizer(IntervalQuantizer):
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
         self._delta = float(self.delta)
-    def quantize(self, x): return IntervalQuant.apply(x, self.lower, self.upper, self.levels, self._delta)
+    def quantize(self, x): return self._apply_q(x, self._delta)
     def extra_repr(self): return super().extra_repr() + f", delta={self._delta:g}"
 
-# %% ../nbs/01_quantizers.ipynb #95104f75
+# %% ../nbs/01_quantizers.ipynb #fcd567ce
 class PACTQuantizer(Quantizer):
     "PACT activations: clip at a learned alpha, round with the straight-through gradient"
     method = 'pact'
@@ -164,7 +212,7 @@ class PACTQuantizer(Quantizer):
         ad,lod = a.detach(),lo.detach()
         return lod + (ad - lod)*round_levels((y - lod)/(ad - lod), self.levels)
 
-# %% ../nbs/01_quantizers.ipynb #fcd567ce
+# %% ../nbs/01_quantizers.ipynb #d5e54602
 class LSQQuantizer(Quantizer):
     "LSQ: a learned step on an integer grid, gradient scaled by 1/sqrt(N·Qp)"
     method = 'lsq'
@@ -193,7 +241,7 @@ class LSQQuantizer(Quantizer):
         else: q = RoundSTE.apply(v)
         return q*s
 
-# %% ../nbs/01_quantizers.ipynb #d5e54602
+# %% ../nbs/01_quantizers.ipynb #b91eb61c
 class DoReFaQuantizer(Quantizer):
     "DoReFa: tanh-normalised weights; activations clipped to a range calibrated once; STE"
     method = 'dorefa'
@@ -215,7 +263,7 @@ class DoReFaQuantizer(Quantizer):
         if self.signed: return c*(2*round_levels(((x/c).clamp(-1, 1) + 1)/2, self.levels) - 1)
         return c*round_levels((x/c).clamp(0, 1), self.levels)
 
-# %% ../nbs/01_quantizers.ipynb #b91eb61c
+# %% ../nbs/01_quantizers.ipynb #22e9f537
 QUANT_METHODS = ('ewgs', 'ste', 'pact', 'lsq', 'dorefa')
 
 def check_method(method)->str:
@@ -226,18 +274,22 @@ def check_method(method)->str:
 def make_quantizer(method:str='ewgs', # one of `QUANT_METHODS`
                    bits:int|None=2, # 1..8, or None/32 for full precision (no quantizer)
                    kind:str='weight', # 'weight' or 'act'
-                   **kwargs, # passed to the quantizer (`delta` for EWGS)
+                   **kwargs, # passed to the quantizer (`delta` for EWGS, `compiled` for EWGS and STE)
                   )->Quantizer|None:
     "The quantizer of `method` for a weight or an activation; None at full precision"
     check_method(method); bits = check_bits(bits)
-    if set(kwargs) - {'delta'}: raise TypeError(f"unknown quantizer options {sorted(set(kwargs) - {'delta'})}; the only one is `delta` (EWGS)")
+    if set(kwargs) - {'delta', 'compiled'}:
+        raise TypeError(f"unknown quantizer options {sorted(set(kwargs) - {'delta', 'compiled'})}; there are `delta` (EWGS) and `compiled` (EWGS, STE)")
     if 'delta' in kwargs and method != 'ewgs': raise ValueError(f"delta is EWGS's gradient scale; method {method!r} has none")
+    if kwargs.get('compiled') and method not in ('ewgs', 'ste'): raise ValueError(f"compiled kernels exist for 'ewgs' and 'ste'; method {method!r} has none")
+    if not isinstance(kwargs.get('compiled', False), bool): raise TypeError(f"compiled must be True or False, got {kwargs['compiled']!r}")
+    kwargs = {k: v for k,v in kwargs.items() if k != 'compiled' or v}
     if bits is None: return None
     if method == 'pact': return PACTQuantizer(bits, kind) if kind == 'act' else DoReFaQuantizer(bits, kind)
     cls = dict(ewgs=EWGSQuantizer, ste=IntervalQuantizer, lsq=LSQQuantizer, dorefa=DoReFaQuantizer)[method]
     return cls(bits, kind, **kwargs)
 
-# %% ../nbs/01_quantizers.ipynb #a58de341
+# %% ../nbs/01_quantizers.ipynb #e74f500e
 class QuantMixin:
     "Forward of a quantized layer: quantize the input and the weight, then the layer's own op"
     def _setup(self, w_bits, a_bits, method, **kwargs):
@@ -270,7 +322,7 @@ class QuantMixin:
         bits = lambda b: 'fp' if b is None else b
         return f"{super().extra_repr()}, w_bits={bits(self.w_bits)}, a_bits={bits(self.a_bits)}, method={self.method!r}"
 
-# %% ../nbs/01_quantizers.ipynb #af4ff2b3
+# %% ../nbs/01_quantizers.ipynb #8bd2c1bc
 def _conv_kwargs(m):
     return dict(in_channels=m.in_channels, out_channels=m.out_channels, kernel_size=m.kernel_size, stride=m.stride,
                 padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode)
@@ -290,7 +342,7 @@ class QLinear(QuantMixin, nn.Linear):
 
 QUANT_LAYERS = {nn.Conv1d: QConv1d, nn.Conv2d: QConv2d, nn.Conv3d: QConv3d, nn.Linear: QLinear}
 
-# %% ../nbs/01_quantizers.ipynb #2b0d6073
+# %% ../nbs/01_quantizers.ipynb #a828c4aa
 def quant_layer(m:nn.Module, # an `nn.Conv1d/2d/3d` or `nn.Linear`
                 w_bits:int|None=2, # weight bits, 1..8 or None/32
                 a_bits:int|None=2, # input activation bits, 1..8 or None/32
@@ -308,7 +360,7 @@ def quant_layer(m:nn.Module, # an `nn.Conv1d/2d/3d` or `nn.Linear`
     q.train(m.training)
     return q.to(m.weight.device)
 
-# %% ../nbs/01_quantizers.ipynb #d143b75b
+# %% ../nbs/01_quantizers.ipynb #01978e04
 def quantizable_layers(model:nn.Module)->list:
     "Names of the Conv/Linear layers of `model` that can be quantized, in module order"
     return [n for n,m in model.named_modules() if type(m) in QUANT_LAYERS]
@@ -323,7 +375,7 @@ def _pair(b, name):
         return check_bits(b[0], f"w_bits of {name!r}"),check_bits(b[1], f"a_bits of {name!r}")
     b = check_bits(b, f"bits of {name!r}"); return b,b
 
-# %% ../nbs/01_quantizers.ipynb #8967e19a
+# %% ../nbs/01_quantizers.ipynb #069a520d
 def quant_plan(model:nn.Module, # the full-precision model
                w_bits:int|None=2, # weight bits of quantized layers
                a_bits:int|None=2, # activation bits of quantized layers
@@ -346,7 +398,7 @@ def quant_plan(model:nn.Module, # the full-precision model
                                   f"(it has {len(names)}; `skip_first_last=False` or `layer_bits` quantizes some)")
     return plan
 
-# %% ../nbs/01_quantizers.ipynb #51914bca
+# %% ../nbs/01_quantizers.ipynb #31597b1d
 def quantize_model(model:nn.Module, # the model to quantize, in place
                    w_bits:int|None=2, # weight bits
                    a_bits:int|None=2, # activation bits
@@ -364,7 +416,7 @@ def quantize_model(model:nn.Module, # the model to quantize, in place
         setattr(mods[parent] if parent else model, child, quant_layer(mods[name], wb, ab, method, **kwargs))
     return model
 
-# %% ../nbs/01_quantizers.ipynb #18746b73
+# %% ../nbs/01_quantizers.ipynb #da81e78a
 @torch.no_grad()
 def init_quantizers(model:nn.Module, # a model with quantized layers
                     *xb:Tensor, # one real input batch
