@@ -327,15 +327,12 @@ def _conv_kwargs(m):
     return dict(in_channels=m.in_channels, out_channels=m.out_channels, kernel_size=m.kernel_size, stride=m.stride,
                 padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode)
 
-class QConv1d(QuantMixin, nn.Conv1d):
-    "Quantized `nn.Conv1d`"
+class _QConv(QuantMixin):
+    "A quantized convolution: the layer's own `_conv_forward` (padding modes included) on the quantized weight"
     def _op(self, x, w): return self._conv_forward(x, w, self.bias)
-class QConv2d(QuantMixin, nn.Conv2d):
-    "Quantized `nn.Conv2d`"
-    def _op(self, x, w): return self._conv_forward(x, w, self.bias)
-class QConv3d(QuantMixin, nn.Conv3d):
-    "Quantized `nn.Conv3d`"
-    def _op(self, x, w): return self._conv_forward(x, w, self.bias)
+class QConv1d(_QConv, nn.Conv1d): "Quantized `nn.Conv1d`"
+class QConv2d(_QConv, nn.Conv2d): "Quantized `nn.Conv2d`"
+class QConv3d(_QConv, nn.Conv3d): "Quantized `nn.Conv3d`"
 class QLinear(QuantMixin, nn.Linear):
     "Quantized `nn.Linear`"
     def _op(self, x, w): return F.linear(x, w, self.bias)
