@@ -16,7 +16,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam, SGD
 from fastai.callback.schedule import ParamScheduler, SchedCos
-from fastai.callback.tracker import SaveModelCallback, EarlyStoppingCallback
+from fastai.callback.tracker import TrackerCallback, SaveModelCallback, EarlyStoppingCallback
 from fastai.data.external import untar_data, URLs
 from fastai.data.transforms import get_image_files
 from fastai.torch_core import set_seed
@@ -36,10 +36,13 @@ def fit_cos(learn:Learner, epochs:int, lr:float, cbs=None):
     return learn
 
 class _KeepBest(SaveModelCallback):
-    "`SaveModelCallback` on the validation set, in a temporary folder removed after training"
+    "`SaveModelCallback` on the validation set, in a temporary folder removed after training, without its prints"
     def before_fit(self):
         self._path,self.learn.path = self.learn.path,Path(tempfile.mkdtemp(prefix='sqakd_'))
         super().before_fit()
+    def after_epoch(self):
+        TrackerCallback.after_epoch(self) # sets `new_best`; `SaveModelCallback` would also print each better epoch
+        if self.new_best: self._save(self.fname)
     def after_fit(self, **kwargs):
         super().after_fit(**kwargs)  # loads the best epoch
         shutil.rmtree(self.learn.path, ignore_errors=True); self.learn.path = self._path
@@ -147,7 +150,7 @@ def plot_claim(res:pd.DataFrame, fname=None):
     if fname: fig.savefig(fname, dpi=100)
     return fig
 
-# %% ../nbs/08_reproduce.ipynb #4c584bdb
+# %% ../nbs/08_reproduce.ipynb #72ed32df
 def cifar10_dls(path:Path|str|None=None, # CIFAR-10 folder (with `train/` and `test/`); None: `untar_data(URLs.CIFAR)`
                 bs:int=256, # batch size
                 valid_pct:float=0.1, # share of `train` held out for validation
@@ -162,7 +165,7 @@ def cifar10_dls(path:Path|str|None=None, # CIFAR-10 folder (with `train/` and `t
     dls = folder_dls(path/'train', labeled=True, valid_pct=valid_pct, bs=bs, seed=seed, n_train=n_train, device=device)
     return dls,dls.test_dl(get_image_files(path/'test'), with_labels=True)
 
-# %% ../nbs/08_reproduce.ipynb #72ed32df
+# %% ../nbs/08_reproduce.ipynb #2a393b97
 def sqakd_cifar10(path:Path|str|None=None, # CIFAR-10 folder; None: download with `untar_data`
                   bits:int=2, # weight and activation bits
                   arch:str='resnet20', # a name in `ARCHS`
