@@ -9,6 +9,8 @@ from fastcore.all import *
 from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback, CancelBatchException
 from fastai.callback.fp16 import MixedPrecision
+from fastai.distributed import DistributedTrainer
+from .distributed import broadcast_state
 from torch.fx.experimental.optimization import fuse as fx_fuse
 
 # %% auto #0
@@ -66,7 +68,7 @@ def _finite(*ts): return all(bool(torch.isfinite(t).all()) for t in ts if isinst
 
 class SQAKDCallback(Callback):
     "Distil a frozen full-precision `teacher` into the learner's model, label-free (SQAKD)"
-    order = MixedPrecision.order+1
+    order = max(MixedPrecision.order, DistributedTrainer.order)+1 # the teacher runs under autocast, on the device DDP put the model on
     _stateattrs,_run = ('_run',),None # the inference copy of the teacher is rebuilt per fit, never pickled
     def __init__(self,
                  teacher:nn.Module, # the full-precision teacher; frozen here
@@ -85,6 +87,7 @@ class SQAKDCallback(Callback):
         self._depth += 1
         dev = next(self.learn.model.parameters()).device
         self.teacher.to(dev).eval()
+        if self._depth == 1 and hasattr(self.learn, 'distributed_trainer'): broadcast_state(self.teacher) # under DDP: rank 0's teacher everywhere
         if self._depth == 1: self._run = inference_teacher(self.teacher, dev.type == 'cpu') if self.fuse_teacher else self.teacher
         if not isinstance(self.learn.loss_func, SQAKDLoss):
             self.learn.loss_func = SQAKDLoss(self.learn.loss_func, self.T, self.kd_weight, self.ce_weight)
@@ -129,8 +132,8 @@ class TeacherAgreement(Metric):
         cb = getattr(learn, 'sqakd', None)
         if cb is None or cb.t_logits is None: raise RuntimeError("teacher_agreement needs an SQAKDCallback on the learner")
         t,p = cb.t_logits,learn.pred
-        self.total += learn.to_detach((p.argmax(1) == t.argmax(1)).float().sum())
-        self.count += len(t)
+        hits = learn.to_detach((p.argmax(1) == t.argmax(1)).float()) # one per sample: under DDP, gathered from every rank
+        self.total += hits.sum(); self.count += len(hits)
     @property
     def value(self): return self.total/self.count if self.count else None
     @property

@@ -1,0 +1,36 @@
+"""SQAKD in several processes, written as a fastai user writes it. `tests/test_ddp.py` runs it as
+`torchrun --standalone --nproc_per_node 2 tests/ddp_sqakd.py OUT`; each rank saves OUT/rank{RANK}.pt
+with what the test compares across ranks."""
+import sys, warnings
+from pathlib import Path
+import torch
+from fastai.vision.all import *
+from sqakd_fastai.all import *
+from sqakd_fastai.cli import evaluate
+
+warnings.filterwarnings('ignore')
+out = Path(sys.argv[1])
+init_distributed()                 # the group exists before any fit, the teacher's included
+rank = rank_distrib()
+set_seed(rank)                     # on purpose: each rank its own teacher and its own first batch
+dls = fashion_mnist_dls(bs=32, n_train=512, n_valid=250, seed=0) # same split everywhere; 250 = 2x125, 4 batches of 32 a rank: padded
+learn = Learner(dls, get_model('resnet20', 1, 10), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
+with learn.no_bar(), learn.no_logging(): learn.fit(1, 5e-3)     # each rank trains its own full-precision model, alone
+learn.quantize(bits=2)             # quantizers initialised from each rank's own first batch
+state = lambda m: {k: v.detach().clone() for k,v in m.state_dict().items()}
+before = dict(student=state(learn.model), teacher=state(learn.sqakd.teacher))
+with learn.no_bar(), learn.distrib_ctx(sync_bn=False):
+    v0 = learn.validate()
+    learn.fit_one_cycle(2, 2e-3)
+    after = dict(student=state(learn.model), teacher=state(learn.sqakd.teacher)) # as fit left them
+    last_epoch = list(map(float, learn.recorder.values[-1]))                     # train loss, valid loss, metrics
+    v1 = learn.validate()                                                         # a new DDP wrap: rank 0's buffers again
+single = evaluate(learn.model, learn.sqakd.teacher, dls.valid) # one process, the whole validation set, no gathering
+# DDP told not to broadcast buffers: each rank's BatchNorm statistics drift apart, until the trainer copies rank 0's
+from accelerate.utils import DistributedDataParallelKwargs
+with learn.no_bar(), learn.no_logging(), learn.distrib_ctx(sync_bn=False, kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)]):
+    learn.fit(1, 1e-4)
+no_bcast = state(learn.model)
+torch.save(dict(before=before, after=after, no_bcast=no_bcast, v0=list(map(float, v0)), v1=list(map(float, v1)),
+                last_epoch=last_epoch, single=single, n_valid=len(dls.valid_ds),
+                model_type=type(learn.model).__name__, cbs=[type(c).__name__ for c in learn.cbs]), out/f'rank{rank}.pt')

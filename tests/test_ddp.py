@@ -1,0 +1,65 @@
+"""SQAKD under PyTorch DDP through fastai's `distrib_ctx`, in 2 CPU processes (gloo) launched by torchrun."""
+import subprocess, sys
+from pathlib import Path
+import pytest, torch
+
+HERE = Path(__file__).parent
+
+def torchrun(*args, cwd=None):
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd, env={**__import__('os').environ, 'PYTHONWARNINGS': 'ignore'})
+
+@pytest.fixture(scope='module')
+def ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp('ddp')
+    r = torchrun(HERE/'ddp_sqakd.py', out)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-5000:])
+    return [torch.load(out/f'rank{i}.pt', weights_only=False) for i in range(2)]
+
+def differ(a, b): return [k for k in a if not torch.equal(a[k], b[k])]
+
+def test_ranks_started_apart(ranks):
+    "The ranks start from different teachers and quantizer ranges, so agreeing at the end means something"
+    a,b = ranks[0]['before'],ranks[1]['before']
+    assert differ(a['teacher'], b['teacher'])
+    assert any(k.endswith(('lower', 'upper')) or 'quantizer' in k for k in differ(a['student'], b['student']))
+
+def test_ranks_end_bit_identical(ranks):
+    "Student parameters, quantizer parameters and buffers, and the teacher: the same bits on both ranks, as fit left them"
+    a,b = ranks[0]['after'],ranks[1]['after']
+    assert any('quantizer' in k for k in a['student'])
+    assert differ(a['student'], b['student']) == []
+    assert differ(a['teacher'], b['teacher']) == []
+    assert differ(a['teacher'], ranks[0]['before']['teacher']) == [] # rank 0's teacher, never trained
+    assert ranks[0]['model_type'] == 'CifarResNet' and 'DistributedTrainer' not in ranks[0]['cbs'] # unwrapped, detached
+
+def test_buffers_identical_without_ddp_buffer_broadcast(ranks):
+    "With DDP's `broadcast_buffers=False` too, the ranks end with rank 0's BatchNorm statistics"
+    assert differ(ranks[0]['no_bcast'], ranks[1]['no_bcast']) == []
+
+def test_kl_fell(ranks):
+    for r in ranks: assert r['v1'][0] < r['v0'][0], (r['v0'], r['v1'])
+
+def test_metrics_gathered_over_the_whole_validation_set(ranks):
+    "Both ranks log one figure, that of a single process evaluating the same weights on every sample"
+    n = ranks[0]['n_valid']
+    assert ranks[0]['v1'] == ranks[1]['v1']
+    assert ranks[0]['last_epoch'][1:] == ranks[0]['v1'] # fit's last validation saw the model validate() sees
+    _,acc,agree = ranks[0]['v1']
+    single = ranks[0]['single']
+    # the teacher ran BatchNorm-folded in fit and as it is in `evaluate`: a near-tie may flip one sample
+    assert abs(acc - single['accuracy']) <= 1.01/n, (acc, single)
+    assert abs(agree - single['teacher_agreement']) <= 1.01/n, (agree, single)
+
+def test_cli_under_torchrun(tmp_path):
+    "`torchrun -m sqakd_fastai`: the teacher trained once by both ranks, then read by rank 0 alone; only rank 0 writes and prints"
+    from test_cli import QUICK, check_outputs
+    r = torchrun('-m', 'sqakd_fastai', *QUICK, '--out', tmp_path/'a', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-5000:]
+    assert r.stdout.count('W2A2 ewgs SQAKD student') == 1, r.stdout[-3000:]
+    res = check_outputs(tmp_path/'a')
+    assert 'trained' in res.model[0] and len(list((tmp_path/'a').glob('teacher_*.pth'))) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a'] # nothing written beside --out, by any rank
+    r = torchrun('-m', 'sqakd_fastai', *QUICK, '--unlabeled', '--out', tmp_path/'a', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-5000:]
+    assert 'cached' in check_outputs(tmp_path/'a').model[0]
