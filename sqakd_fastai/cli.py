@@ -12,8 +12,10 @@ from fastcore.script import call_parse, store_true, anno_parser
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
-from fastai.torch_core import set_seed, to_device
+from fastai.torch_core import set_seed, to_device, rank_distrib
+from fastai.distributed import teardown_distrib
 from .data import *
+from .distributed import *
 from .quantizers import *
 from .callback import *
 from .learner import *
@@ -103,9 +105,12 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     if not isinstance(teacher_epochs, int) or teacher_epochs < 0: raise ValueError(f"teacher_epochs must be an int >= 0, got {teacher_epochs!r}")
     if not (lr > 0 and teacher_lr > 0): raise ValueError("lr and teacher_lr must be > 0")
     if data != 'fashion_mnist' and not Path(data).is_dir(): raise FileNotFoundError(f"--data {data}: no such folder (use 'fashion_mnist' or a folder of images)")
-    if teacher is not None and not Path(teacher).is_file(): raise FileNotFoundError(f"--teacher {teacher}: no such file")
+    main = rank_distrib() == 0 # under a launcher only rank 0 reads the teacher file and writes; alone, always
+    if main and teacher is not None and not Path(teacher).is_file(): raise FileNotFoundError(f"--teacher {teacher}: no such file")
+    created = init_distributed()
     set_seed(seed)
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    if main: out.mkdir(parents=True, exist_ok=True)
     dls,lab = _dls(data, bs, n_train, n_valid, unlabeled, size, seed)
     if device:
         dls.to(torch.device(device))
@@ -117,27 +122,35 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     rows,curves = [],{}
     # the teacher: given, cached, or trained with labels
     cache = out/f"teacher_{arch}_{_data_key(data, n_train, size, seed, teacher_epochs, teacher_lr, bs)}.pth"
-    if teacher is not None: t_model,t_time,src = _load_teacher(teacher, arch, c_in, n_out),0.,'given'
-    elif cache.exists(): t_model,t_time,src = _load_teacher(cache, arch, c_in, n_out),0.,'cached'
-    else:
+    t_model,t_time,src = None,0.,None
+    if main: # rank 0 reads a given or cached teacher, and sends it to the other ranks (other machines need no copy)
+        if teacher is not None: t_model,src = _load_teacher(teacher, arch, c_in, n_out),'given'
+        elif cache.exists(): t_model,src = _load_teacher(cache, arch, c_in, n_out),'cached'
+    t_model,src = broadcast_object((t_model, src))
+    if t_model is None: # trained once: by every rank together under a launcher
         if lab is None: raise ValueError(f"--data {data} has no labels to train a teacher with: pass --teacher, a saved full-precision model")
         tl = Learner(lab, get_model(arch, c_in, n_out), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
-        t0 = time.time(); tl.fit_one_cycle(teacher_epochs, teacher_lr); t_time = time.time() - t0
+        t0 = time.time()
+        with distrib_if_launched(tl): tl.fit_one_cycle(teacher_epochs, teacher_lr)
+        t_time = time.time() - t0
         curves['teacher'] = tl.recorder
         t_model,src = tl.model,'trained'
-        torch.save(dict(arch=arch, c_in=c_in, n_out=n_out, vocab=list(vocab), state_dict=t_model.state_dict()), cache)
+        if main: torch.save(dict(arch=arch, c_in=c_in, n_out=n_out, vocab=list(vocab), state_dict=t_model.state_dict()), cache)
     t_model = t_model.to(x.device).eval()
     eval_dl = lab.valid if lab is not None else dls.valid
     fp_bytes = int(quant_report(t_model, x[:1]).fp32_bytes.iloc[-1])
-    rows.append(dict(model=f'FP32 teacher ({src})', w_bits=32, a_bits=32, method='-', **evaluate(t_model, t_model, eval_dl),
-                     fp32_bytes=fp_bytes, packed_bytes=fp_bytes, file_bytes=None, train_seconds=round(t_time, 1)))
+    if main: rows.append(dict(model=f'FP32 teacher ({src})', w_bits=32, a_bits=32, method='-', **evaluate(t_model, t_model, eval_dl),
+                              fp32_bytes=fp_bytes, packed_bytes=fp_bytes, file_bytes=None, train_seconds=round(t_time, 1)))
     # the students: copies of the teacher, quantized, distilled without labels
     reports = []
     for b in bits:
         wb,ab = (b if w_bits is None else w_bits),(b if a_bits is None else a_bits)
         tag = f"W{wb or 32}A{ab or 32}"
         sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(b, w_bits=wb, a_bits=ab, method=method)
-        t0 = time.time(); sl.fit_one_cycle(epochs, lr); s_time = time.time() - t0
+        t0 = time.time()
+        with distrib_if_launched(sl): sl.fit_one_cycle(epochs, lr)
+        s_time = time.time() - t0
+        if not main: continue
         curves[f'{tag} student'] = sl.recorder
         report = quant_report(sl.model, x[:1])
         reports.append(report.assign(student=tag)[['student', *report.columns]])
@@ -145,6 +158,8 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
         rows.append(dict(model=f"{tag} {method} SQAKD student", w_bits=wb or 32, a_bits=ab or 32, method=method,
                          **evaluate(sl.model, t_model, eval_dl), fp32_bytes=int(report.fp32_bytes.iloc[-1]),
                          packed_bytes=int(report.packed_bytes.iloc[-1]), file_bytes=fn.stat().st_size, train_seconds=round(s_time, 1)))
+    if created: teardown_distrib()
+    if not main: return None
     pd.concat(reports).to_csv(out/'quant_report.csv', index=False)
     res = pd.DataFrame(rows)
     res.to_csv(out/'results.csv', index=False)
@@ -206,6 +221,7 @@ def sqakd_train(
                         data, unlabeled, teacher, out, size, seed, device)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)
+    if res is None: return # a rank other than 0 of a multi-process run: rank 0 reports
     with pd.option_context('display.width', 200, 'display.max_columns', 20, 'display.precision', 4):
         print(pd.read_csv(Path(out)/'quant_report.csv').to_string(index=False), end='\n\n')
         print(res.to_string(index=False))
