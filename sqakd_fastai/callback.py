@@ -10,7 +10,7 @@ from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback, CancelBatchException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.distributed import DistributedTrainer
-from .distributed import broadcast_state
+from .distributed import broadcast_state, all_ranks
 from torch.fx.experimental.optimization import fuse as fx_fuse
 
 # %% auto #0
@@ -99,7 +99,7 @@ class SQAKDCallback(Callback):
         if isinstance(self.learn.loss_func, SQAKDLoss): self.learn.loss_func = self.learn.loss_func.base
 
     def before_batch(self):
-        if self.training and not _finite(*self.xb): self._skip('inputs')
+        if self.training and not self._everywhere(_finite(*self.xb)): self._skip('inputs')
         if self.teacher.training: self.teacher.eval()
         with torch.no_grad(): self.t_logits = (self.teacher if self._run is None else self._run)(*self.xb)
         self.labels = self.yb
@@ -108,11 +108,16 @@ class SQAKDCallback(Callback):
     def after_loss(self):
         own = any(self.dl is d for d in self.learn.dls.loaders) # the learner's own (maybe unlabeled) train/valid loaders
         self.learn.yb = self.labels if len(self.labels) or not own else (self.t_logits,)
-        if self.training and not _finite(self.learn.loss_grad): self._skip('loss')
+        if self.training and not self._everywhere(_finite(self.learn.loss_grad)): self._skip('loss')
+
+    def _everywhere(self, ok:bool)->bool:
+        "Under DDP a batch is skipped by every rank or by none (a lone skip would hang the gradient all-reduce)"
+        return all_ranks(ok) if hasattr(self.learn, 'distributed_trainer') else ok
 
     def _skip(self, what):
         self.n_skipped += 1
-        warnings.warn(f"SQAKD: skipped training batch {self.iter} of epoch {self.epoch}: its {what} are not finite (NaN or inf)")
+        where = ' on at least one rank' if hasattr(self.learn, 'distributed_trainer') else ''
+        warnings.warn(f"SQAKD: skipped training batch {self.iter} of epoch {self.epoch}: its {what} are not finite (NaN or inf){where}")
         raise CancelBatchException
 
 # %% ../nbs/02_callback.ipynb #dbe54d5d

@@ -13,8 +13,8 @@ try: from accelerate import Accelerator
 except ModuleNotFoundError: Accelerator = None # fastai's `distrib_ctx` says to install it
 
 # %% auto #0
-__all__ = ['is_distributed', 'model_device', 'broadcast_state', 'broadcast_object', 'init_distributed', 'distrib_if_launched',
-           'maybe_gather']
+__all__ = ['is_distributed', 'model_device', 'broadcast_state', 'broadcast_object', 'all_ranks', 'init_distributed',
+           'distrib_if_launched', 'maybe_gather']
 
 # %% ../nbs/01a_distributed.ipynb #e5979ebb
 def is_distributed()->bool:
@@ -50,6 +50,14 @@ def broadcast_object(obj, src:int=0):
     lst = [obj]
     dist.broadcast_object_list(lst, src, device=_comm_device())
     return lst[0]
+
+# %% ../nbs/01a_distributed.ipynb #28615973
+def all_ranks(ok:bool)->bool:
+    "`ok` and-ed over every rank of the process group (`ok` itself outside one)"
+    if not is_distributed(): return ok
+    t = torch.tensor(int(ok), device=_comm_device())
+    dist.all_reduce(t, dist.ReduceOp.MIN)
+    return bool(t)
 
 # %% ../nbs/01a_distributed.ipynb #b0f2c7ac
 def init_distributed()->bool: # whether this call created the process group (then `teardown_distrib` it)

@@ -19,9 +19,14 @@ with learn.no_bar(), learn.no_logging(): learn.fit(1, 5e-3)     # each rank trai
 learn.quantize(bits=2)             # quantizers initialised from each rank's own first batch
 state = lambda m: {k: v.detach().clone() for k,v in m.state_dict().items()}
 before = dict(student=state(learn.model), teacher=state(learn.sqakd.teacher))
+class NaNOnRank1(Callback):
+    "Rank 1 alone gets a NaN batch: every rank must skip it, or the gradient all-reduce would hang"
+    order = SQAKDCallback.order-1
+    def before_batch(self):
+        if rank == 1 and self.training and self.epoch == 0 and self.iter == 2: self.learn.xb = (torch.full_like(self.xb[0], float('nan')),)
 with learn.no_bar(), learn.distrib_ctx(sync_bn=False):
     v0 = learn.validate()
-    learn.fit_one_cycle(2, 2e-3)
+    learn.fit_one_cycle(2, 2e-3, cbs=NaNOnRank1())
     after = dict(student=state(learn.model), teacher=state(learn.sqakd.teacher)) # as fit left them
     last_epoch = list(map(float, learn.recorder.values[-1]))                     # train loss, valid loss, metrics
     v1 = learn.validate()                                                         # a new DDP wrap: rank 0's buffers again
@@ -32,5 +37,5 @@ with learn.no_bar(), learn.no_logging(), learn.distrib_ctx(sync_bn=False, kwargs
     learn.fit(1, 1e-4)
 no_bcast = state(learn.model)
 torch.save(dict(before=before, after=after, no_bcast=no_bcast, v0=list(map(float, v0)), v1=list(map(float, v1)),
-                last_epoch=last_epoch, single=single, n_valid=len(dls.valid_ds),
+                last_epoch=last_epoch, n_skipped=learn.sqakd.n_skipped, single=single, n_valid=len(dls.valid_ds),
                 model_type=type(learn.model).__name__, cbs=[type(c).__name__ for c in learn.cbs]), out/f'rank{rank}.pt')

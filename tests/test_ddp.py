@@ -1,18 +1,24 @@
-"""SQAKD under PyTorch DDP through fastai's `distrib_ctx`, in 2 CPU processes (gloo) launched by torchrun."""
-import subprocess, sys
+"""SQAKD under PyTorch DDP through fastai's `distrib_ctx`, in 2 CPU processes (gloo) launched by torchrun
+and by `accelerate launch`."""
+import os, subprocess, sys
 from pathlib import Path
 import pytest, torch
 
 HERE = Path(__file__).parent
 
-def torchrun(*args, cwd=None):
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd, env={**__import__('os').environ, 'PYTHONWARNINGS': 'ignore'})
+LAUNCH = {'torchrun': [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2'],
+          # accelerate's torchrun-based launcher is `--multi_gpu`, which runs on CPUs too (its `--cpu` starts one process)
+          'accelerate': [str(Path(sys.executable).parent/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2',
+                         '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no']}
 
-@pytest.fixture(scope='module')
-def ranks(tmp_path_factory):
+def torchrun(*args, cwd=None, launcher='torchrun'):
+    return subprocess.run([*LAUNCH[launcher], *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd,
+                          env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
+
+@pytest.fixture(scope='module', params=list(LAUNCH))
+def ranks(request, tmp_path_factory):
     out = tmp_path_factory.mktemp('ddp')
-    r = torchrun(HERE/'ddp_sqakd.py', out)
+    r = torchrun(HERE/'ddp_sqakd.py', out, launcher=request.param)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-5000:])
     return [torch.load(out/f'rank{i}.pt', weights_only=False) for i in range(2)]
 
@@ -36,6 +42,10 @@ def test_ranks_end_bit_identical(ranks):
 def test_buffers_identical_without_ddp_buffer_broadcast(ranks):
     "With DDP's `broadcast_buffers=False` too, the ranks end with rank 0's BatchNorm statistics"
     assert differ(ranks[0]['no_bcast'], ranks[1]['no_bcast']) == []
+
+def test_a_bad_batch_on_one_rank_is_skipped_by_all(ranks):
+    "Rank 1's NaN batch: both ranks skipped it, and training went on in step (the bit-identical test above)"
+    assert [r['n_skipped'] for r in ranks] == [1, 1]
 
 def test_kl_fell(ranks):
     for r in ranks: assert r['v1'][0] < r['v0'][0], (r['v0'], r['v1'])
