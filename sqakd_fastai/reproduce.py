@@ -24,7 +24,7 @@ from .data import *
 from .quantizers import *
 from .learner import *
 from .models import *
-from .cli import evaluate
+from .evaluation import evaluate
 
 # %% auto #0
 __all__ = ['fit_cos', 'train_teacher', 'train_student', 'compare', 'claim_table', 'plot_claim', 'cifar10_dls', 'sqakd_cifar10']
