@@ -2,7 +2,7 @@
 
 # %% ../nbs/02_callback.ipynb #c903fe0a
 from __future__ import annotations
-import warnings
+import warnings, math
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.all import *
@@ -11,10 +11,13 @@ from fastai.callback.core import Callback, CancelBatchException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.distributed import DistributedTrainer
 from .distributed import broadcast_state, all_ranks
+from .quantizers import *
+from .quantizers import _EPS
 from torch.fx.experimental.optimization import fuse as fx_fuse
 
 # %% auto #0
-__all__ = ['kd_loss', 'SQAKDLoss', 'inference_teacher', 'SQAKDCallback', 'check_kd_args', 'TeacherAgreement']
+__all__ = ['kd_loss', 'SQAKDLoss', 'inference_teacher', 'SQAKDCallback', 'check_kd_args', 'TeacherAgreement', 'feature_codes',
+           'teacher_codes', 'check_feature_layers', 'FeatureMSE']
 
 # %% ../nbs/02_callback.ipynb #5b15270c
 def kd_loss(s:Tensor, # student logits, classes along dim 1
@@ -30,12 +33,14 @@ def kd_loss(s:Tensor, # student logits, classes along dim 1
 
 # %% ../nbs/02_callback.ipynb #dd7e9bb6
 class SQAKDLoss:
-    "`kd_weight`·KD(student, teacher) + `ce_weight`·`base`(student, labels), the latter only when labels exist"
+    "`kd_weight`·KD(student, teacher) + `ce_weight`·`base`(student, labels), the latter only when labels exist (+ SQuaT's feature term)"
     def __init__(self,
                  base=None, # the learner's own loss, for the optional CE term and for activation/decodes
                  T:float=4., # temperature
                  kd_weight:float=1., # weight of the distillation term
                  ce_weight:float=0., # weight of `base` on labels (0: label-free)
+                 feature_weight:float=0., # weight of `features` (SQuaT; 0: plain SQAKD)
+                 features=None, # `features(reduction)`: the feature term of the batch (see `SQAKDCallback.feature_mse`)
                 ): store_attr()
 
     @property
@@ -47,11 +52,14 @@ class SQAKDLoss:
     def __call__(self, pred, t, *labels):
         loss = self.kd_weight*kd_loss(pred, t, self.T, 'none' if self.reduction == 'none' else 'batchmean')
         if self.ce_weight and len(labels) and self.base is not None: loss = loss + self.ce_weight*self.base(pred, *labels)
+        if self.feature_weight: loss = loss + self.feature_weight*self.features('none' if self.reduction == 'none' else 'mean')
         return loss
 
     def activation(self, x): return getcallable(self.base, 'activation')(x)
     def decodes(self, x): return getcallable(self.base, 'decodes')(x)
-    def __repr__(self): return f"SQAKDLoss(T={self.T}, kd_weight={self.kd_weight}, ce_weight={self.ce_weight}, base={self.base})"
+    def __repr__(self):
+        sq = f", feature_weight={self.feature_weight} (SQuaT)" if self.feature_weight else ''
+        return f"SQAKDLoss(T={self.T}, kd_weight={self.kd_weight}, ce_weight={self.ce_weight}{sq}, base={self.base})"
 
 # %% ../nbs/02_callback.ipynb #1c5ad729
 def inference_teacher(teacher:nn.Module, # a full-precision model (put in eval mode)
@@ -76,30 +84,40 @@ class SQAKDCallback(Callback):
                  kd_weight:float=1., # weight of the distillation loss
                  ce_weight:float=0., # weight of the learner's own loss on labels, where they exist
                  fuse_teacher:bool=True, # run an `inference_teacher` copy (BatchNorm folded) during `fit`
+                 feature_weight:float=0., # weight of SQuaT's feature term (0: plain SQAKD)
+                 feature_layers:list|str|None=None, # quantized layers whose input codes are distilled (SQuaT); None: the last one with an activation quantizer
                 ):
         if not isinstance(teacher, nn.Module): raise TypeError(f"teacher must be an nn.Module, got {type(teacher).__name__}")
-        check_kd_args(T, kd_weight, ce_weight)
+        check_kd_args(T, kd_weight, ce_weight, feature_weight)
+        if feature_layers is not None and not feature_weight: raise ValueError("feature_layers is set but feature_weight is 0: SQuaT's feature term is off")
         store_attr()
         self.teacher.eval().requires_grad_(False)
-        self.t_logits,self.labels,self.n_skipped,self._depth = None,(),0,0
+        self.t_logits,self.labels,self.n_skipped,self._depth,self._hooks,self.feature_value = None,(),0,0,[],None
+        self._q,self._f_s,self._f_t = {},{},{} # SQuaT: the feature layers' quantizers, and the batch's student and teacher features
 
     def before_fit(self):
         self._depth += 1
         dev = next(self.learn.model.parameters()).device
         self.teacher.to(dev).eval()
         if self._depth == 1 and hasattr(self.learn, 'distributed_trainer'): broadcast_state(self.teacher) # under DDP: rank 0's teacher everywhere
-        if self._depth == 1: self._run = inference_teacher(self.teacher, dev.type == 'cpu') if self.fuse_teacher else self.teacher
+        if self._depth == 1:
+            self._run = inference_teacher(self.teacher, dev.type == 'cpu') if self.fuse_teacher else self.teacher
+            if self.feature_weight: self._hook_features()
         if not isinstance(self.learn.loss_func, SQAKDLoss):
-            self.learn.loss_func = SQAKDLoss(self.learn.loss_func, self.T, self.kd_weight, self.ce_weight)
+            self.learn.loss_func = SQAKDLoss(self.learn.loss_func, self.T, self.kd_weight, self.ce_weight, self.feature_weight, self.feature_mse)
 
     def after_fit(self):
         self._depth -= 1
         if self._depth: return
         self._run = None
+        for h in self._hooks: h.remove()
+        self._hooks,self._q = [],{}
+        self._f_s.clear(); self._f_t.clear()
         if isinstance(self.learn.loss_func, SQAKDLoss): self.learn.loss_func = self.learn.loss_func.base
 
     def before_batch(self):
         if self.training and not self._everywhere(_finite(*self.xb)): self._skip('inputs')
+        self._f_s.clear(); self._f_t.clear() # SQuaT: this batch's features only
         if self.teacher.training: self.teacher.eval()
         with torch.no_grad(): self.t_logits = (self.teacher if self._run is None else self._run)(*self.xb)
         self.labels = self.yb
@@ -109,6 +127,33 @@ class SQAKDCallback(Callback):
         own = any(self.dl is d for d in self.learn.dls.loaders) # the learner's own (maybe unlabeled) train/valid loaders
         self.learn.yb = self.labels if len(self.labels) or not own else (self.t_logits,)
         if self.training and not self._everywhere(_finite(self.learn.loss_grad)): self._skip('loss')
+
+    def _hook_features(self):
+        "Capture, per feature layer, the student's quantized input and the teacher's input of the same-named layer"
+        model = getattr(self.learn.model, 'module', self.learn.model) # DDP wraps the model
+        layers = {n: m for n,m in model.named_modules() if isinstance(m, QuantMixin)}
+        names = check_feature_layers(self.feature_weight, self.feature_layers, {n: (m.w_bits, m.a_bits) for n,m in layers.items()})
+        t_mods = dict(self._run.named_modules())
+        missing = [n for n in names if n not in t_mods]
+        if missing: raise ValueError(f"feature_layers {missing} have no same-named layer in the teacher")
+        self._q = {n: layers[n].act_quantizer for n in names}
+        self._hooks = [self._q[n].register_forward_hook(lambda m,i,o,n=n: self._f_s.__setitem__(n, o)) for n in names]
+        self._hooks += [t_mods[n].register_forward_pre_hook(lambda m,i,n=n: self._f_t.__setitem__(n, i[0])) for n in names]
+
+    def feature_mse(self, reduction:str='mean')->Tensor:
+        "SQuaT's term: MSE between the student's input codes and the teacher's, quantized by the student's quantizer; mean over layers"
+        per = []
+        for n,q in self._q.items():
+            if n not in self._f_s or n not in self._f_t: raise RuntimeError(f"SQuaT: layer {n!r} did not run in the student's or the teacher's forward")
+            d = (feature_codes(q, self._f_s[n]) - teacher_codes(q, self._f_t[n]))**2
+            per.append(d.flatten(1).mean(1))
+        v = torch.stack(per).mean(0) # one value per sample
+        self.feature_value = v.detach().mean()
+        return v if reduction == 'none' else v.mean()
+
+    def __repr__(self):
+        sq = f", feature_weight={self.feature_weight}, feature_layers={self.feature_layers} [SQuaT: Lee et al., AISTATS 2026]" if self.feature_weight else ''
+        return f"SQAKDCallback(T={self.T}, kd_weight={self.kd_weight}, ce_weight={self.ce_weight}{sq})"
 
     def _everywhere(self, ok:bool)->bool:
         "Under DDP a batch is skipped by every rank or by none (a lone skip would hang the gradient all-reduce)"
@@ -121,13 +166,13 @@ class SQAKDCallback(Callback):
         raise CancelBatchException
 
 # %% ../nbs/02_callback.ipynb #dbe54d5d
-def check_kd_args(T, kd_weight, ce_weight):
+def check_kd_args(T, kd_weight, ce_weight, feature_weight=0.):
     "Validate the distillation hyper-parameters"
-    for n,v in dict(T=T, kd_weight=kd_weight, ce_weight=ce_weight).items():
+    for n,v in dict(T=T, kd_weight=kd_weight, ce_weight=ce_weight, feature_weight=feature_weight).items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v: raise TypeError(f"{n} must be a number, got {v!r}")
     if T <= 0: raise ValueError(f"T must be > 0, got {T}")
-    if kd_weight < 0 or ce_weight < 0: raise ValueError(f"kd_weight and ce_weight must be >= 0, got {kd_weight} and {ce_weight}")
-    if kd_weight == 0 and ce_weight == 0: raise ValueError("kd_weight and ce_weight are both 0: there is nothing to optimise")
+    if min(kd_weight, ce_weight, feature_weight) < 0: raise ValueError(f"kd_weight, ce_weight and feature_weight must be >= 0, got {kd_weight}, {ce_weight} and {feature_weight}")
+    if kd_weight == 0 and ce_weight == 0 and feature_weight == 0: raise ValueError("kd_weight, ce_weight and feature_weight are all 0: there is nothing to optimise")
 
 # %% ../nbs/02_callback.ipynb #206bd585
 class TeacherAgreement(Metric):
@@ -143,3 +188,83 @@ class TeacherAgreement(Metric):
     def value(self): return self.total/self.count if self.count else None
     @property
     def name(self): return 'teacher_agreement'
+
+# %% ../nbs/02_callback.ipynb #f075c89c
+@patch
+def code_range(self:Quantizer, y:Tensor)->tuple:
+    "(lo, hi): the values of this quantizer's lowest and highest code, for its output `y`"
+    raise NotImplementedError(f"{type(self).__name__} has no code range")
+
+@patch
+def code_range(self:IntervalQuantizer, y:Tensor)->tuple:
+    l = self.lower
+    return l,l + (self.upper - l).clamp_min(_EPS) # as `IntervalQuant`
+
+@patch
+def code_range(self:PACTQuantizer, y:Tensor)->tuple:
+    a = self.alpha.detach().abs().clamp_min(_EPS) # PACT's forward scales by the detached alpha
+    return (-a if self.signed else torch.zeros_like(a)),a
+
+@patch
+def code_range(self:LSQQuantizer, y:Tensor)->tuple:
+    qn,qp = self.grid
+    g = 1/math.sqrt((y.numel() if self.kind == 'weight' else y[0].numel())*qp)
+    s = (self.step*g + (self.step - self.step*g).detach()).abs().clamp_min(_EPS) # as `LSQQuantizer.quantize`
+    return -qn*s,qp*s
+
+@patch
+def code_range(self:DoReFaQuantizer, y:Tensor)->tuple:
+    if self.kind == 'weight': raise NotImplementedError("DoReFa weights are tanh-normalised per tensor: they have no fixed code range")
+    c = self.clip
+    return (-c if self.signed else torch.zeros_like(c)),c
+
+def feature_codes(q:Quantizer, # an activation quantizer
+                  y:Tensor, # its output
+                 )->Tensor: # codes in [0, 1], float32, differentiable as `y` and the range are
+    "The output `y` of quantizer `q` as normalised codes"
+    lo,hi = q.code_range(y)
+    return (y.float() - lo)/(hi - lo)
+
+@torch.no_grad()
+def teacher_codes(q:Quantizer, # the student's activation quantizer, at its current parameters
+                  x:Tensor, # the teacher's feature at the same place
+                 )->Tensor: # codes in [0, 1] on `q`'s lattice, without gradient
+    "SQuaT's target: the teacher's feature quantized by the student's quantizer, as codes"
+    n = q.levels - 1
+    return feature_codes(q, q.quantize(x.float())).mul_(n).round_().div_(n) # `quantize`, not `q(x)`: no forward hook sees the teacher; round: exactly on the lattice
+
+# %% ../nbs/02_callback.ipynb #3824fd96
+def check_feature_layers(feature_weight:float, # SQuaT's weight; 0: no feature term
+                         feature_layers:list|str|None, # names, a name, or None for the default
+                         layers:dict, # {name: (w_bits, a_bits)} of the quantized layers
+                        )->list: # the names of the feature layers (empty when `feature_weight` is 0)
+    "Validate SQuaT's feature layers against the quantized layers and resolve the default"
+    if not feature_weight:
+        if feature_layers is not None: raise ValueError("feature_layers is set but feature_weight is 0: SQuaT's feature term is off")
+        return []
+    with_act = [n for n,(_,ab) in layers.items() if ab is not None]
+    if feature_layers is None:
+        if not with_act: raise ValueError("feature_weight > 0 needs a quantized layer with an activation quantizer, and every quantized layer keeps full-precision inputs")
+        return with_act[-1:]
+    names = [feature_layers] if isinstance(feature_layers, str) else list(feature_layers)
+    if not names: raise ValueError("feature_layers is empty: name at least one quantized layer (or None for the last one)")
+    for n in names:
+        if not isinstance(n, str): raise TypeError(f"feature_layers must be layer names, got {n!r}")
+        if n not in layers: raise ValueError(f"feature_layers: {n!r} is not a quantized layer; those are {list(layers)}")
+        if layers[n][1] is None: raise ValueError(f"feature_layers: {n!r} has no activation quantizer (its inputs stay full precision): no codes to distil")
+    return names
+
+# %% ../nbs/02_callback.ipynb #66769518
+class FeatureMSE(Metric):
+    "SQuaT's feature term of the batch (MSE of the student's input codes to the teacher's), averaged over samples"
+    def reset(self): self.total,self.count = 0.,0
+    def accumulate(self, learn):
+        cb = getattr(learn, 'sqakd', None)
+        if cb is None or not cb.feature_weight: raise RuntimeError("feature_mse needs an SQAKDCallback with feature_weight > 0")
+        if cb.feature_value is None: return
+        bs = len(cb.t_logits)
+        self.total += learn.to_detach(cb.feature_value)*bs; self.count += bs
+    @property
+    def value(self): return self.total/self.count if self.count else None
+    @property
+    def name(self): return 'feature_mse'

@@ -21,33 +21,10 @@ from .callback import *
 from .learner import *
 from .models import *
 from .export import *
+from .evaluation import *
 
 # %% auto #0
-__all__ = ['evaluate', 'bits_list', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
-
-# %% ../nbs/07_cli.ipynb #447e61c1
-@torch.no_grad()
-def evaluate(student:nn.Module, # the model to evaluate
-             teacher:nn.Module, # the full-precision teacher
-             dl, # batches `(x,)` or `(x, y)`
-            )->dict: # accuracy (None without labels), teacher agreement, KL to the teacher
-    "Accuracy, teacher agreement and mean KL of `student` on `dl`, both models in eval mode"
-    modes = student.training,teacher.training
-    student.eval(); teacher.eval()
-    n,correct,agree,kl,labeled = 0,0,0,0.,True
-    dev = next(student.parameters()).device
-    try:
-        for b in dl:
-            b = to_device(b, dev)
-            x,y = b[0],(b[1] if len(b) > 1 else None)
-            s,t = student(x),teacher(x)
-            n += len(x); agree += (s.argmax(1) == t.argmax(1)).sum().item()
-            kl += kd_loss(s, t, reduction='sum').item()
-            if y is None: labeled = False
-            else: correct += (s.argmax(1) == y).sum().item()
-    finally: student.train(modes[0]); teacher.train(modes[1])
-    if n == 0: raise ValueError("the evaluation DataLoader is empty")
-    return dict(accuracy=correct/n if labeled else None, teacher_agreement=agree/n, kl=kl/n)
+__all__ = ['bits_list', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
 
 # %% ../nbs/07_cli.ipynb #8fe45461
 def _data_key(*args):
@@ -91,7 +68,7 @@ def bits_list(bits)->list:
 def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',
               epochs:int=3, teacher_epochs:int=3, lr:float=2e-3, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
-              seed:int=42, device:str|None=None, plot:bool=True)->pd.DataFrame:
+              seed:int=42, device:str|None=None, plot:bool=True, feature_weight:float=0.)->pd.DataFrame:
     "Train (or load) a full-precision teacher, distil a quantized student label-free at each of `bits`, and report them"
     # check every option before any work
     bits = bits_list(bits)
@@ -99,6 +76,8 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     w_bits = None if w_bits is None else check_bits(w_bits, 'w_bits')
     a_bits = None if a_bits is None else check_bits(a_bits, 'a_bits')
     check_method(method)
+    if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or not feature_weight >= 0:
+        raise ValueError(f"feature_weight must be a number >= 0, got {feature_weight!r}")
     if arch not in ARCHS: raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
     for n,v in dict(epochs=epochs, bs=bs).items():
         if not isinstance(v, int) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
@@ -146,7 +125,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     for b in bits:
         wb,ab = (b if w_bits is None else w_bits),(b if a_bits is None else a_bits)
         tag = f"W{wb or 32}A{ab or 32}"
-        sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(b, w_bits=wb, a_bits=ab, method=method)
+        sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(b, w_bits=wb, a_bits=ab, method=method, feature_weight=feature_weight)
         t0 = time.time()
         with distrib_if_launched(sl): sl.fit_one_cycle(epochs, lr)
         s_time = time.time() - t0
@@ -155,7 +134,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
         report = quant_report(sl.model, x[:1])
         reports.append(report.assign(student=tag)[['student', *report.columns]])
         fn = export_quantized(sl.model, out/f"student_w{wb or 32}a{ab or 32}_{method}.sqakd")
-        rows.append(dict(model=f"{tag} {method} SQAKD student", w_bits=wb or 32, a_bits=ab or 32, method=method,
+        rows.append(dict(model=f"{tag} {method} {'SQuaT' if feature_weight else 'SQAKD'} student", w_bits=wb or 32, a_bits=ab or 32, method=method,
                          **evaluate(sl.model, t_model, eval_dl), fp32_bytes=int(report.fp32_bytes.iloc[-1]),
                          packed_bytes=int(report.packed_bytes.iloc[-1]), file_bytes=fn.stat().st_size, train_seconds=round(s_time, 1)))
     if created: teardown_distrib()
@@ -213,12 +192,13 @@ def sqakd_train(
     size:int=None, # resize folder images to size×size
     seed:int=42, # random seed
     device:str=None, # 'cpu' or 'cuda' (default: fastai's choice)
+    feature_weight:float=0., # weight of SQuaT's feature term at the last quantized layer's input (0: plain SQAKD)
 ):
     "SQAKD on real data: a full-precision teacher, then a label-free quantized student; a table, a plot and the models"
     # returns None: a console script passes the return value to `sys.exit`
     try:
         res = run_sqakd(bits, w_bits, a_bits, method, arch, epochs, teacher_epochs, lr, teacher_lr, bs, n_train, n_valid,
-                        data, unlabeled, teacher, out, size, seed, device)
+                        data, unlabeled, teacher, out, size, seed, device, feature_weight=feature_weight)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)
     if res is None: return # a rank other than 0 of a multi-process run: rank 0 reports

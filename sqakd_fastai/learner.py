@@ -55,6 +55,15 @@ def _first_batch(learn):
     xb = b[:getattr(learn.dls, 'n_inp', 1)] if len(b) > 1 else b
     return to_device(tuple(xb), next(learn.model.parameters()).device)
 
+def _check_metrics(learn):
+    "Metrics other than `TeacherAgreement` need labels: on unlabeled validation batches fastai would pass them the teacher's logits"
+    label_metrics = [m for m in L(learn.metrics) if not isinstance(m, (TeacherAgreement, FeatureMSE))]
+    if not label_metrics or not len(learn.dls.valid): return
+    if len(learn.dls.valid.one_batch()) > getattr(learn.dls, 'n_inp', 1): return # labeled
+    names = ', '.join(getattr(m, 'name', type(m).__name__) for m in label_metrics)
+    raise ValueError(f"the validation DataLoader has no labels, so the metric(s) {names} cannot be computed on it: remove them "
+                     "(`learn.metrics = []`); quantize_learner adds teacher_agreement, which needs no labels")
+
 def _check_teacher(teacher, model, xb):
     "A given teacher must be an `nn.Module` whose outputs have the student's shape on one batch"
     if not isinstance(teacher, nn.Module): raise TypeError(f"teacher must be an nn.Module, got {type(teacher).__name__}")
@@ -84,6 +93,8 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
                      skip_first_last:bool=True, # keep the first and last Conv/Linear full precision
                      agreement:bool=True, # add the `TeacherAgreement` metric
                      fuse_teacher:bool=True, # run the teacher with BatchNorm folded (see `inference_teacher`)
+                     feature_weight:float=0., # weight of SQuaT's feature term (0: plain SQAKD); see `SQAKDCallback`
+                     feature_layers:list|str|None=None, # quantized layers whose input codes SQuaT distils; None: the last with an activation quantizer
                      **kwargs, # passed to the quantizers: `delta` (EWGS), `compiled` (EWGS, STE: `torch.compile`d activation kernels)
                     )->Learner: # the same learner, quantized and distilling
     "Turn `learn` into a label-free SQAKD student of its own full-precision model"
@@ -93,13 +104,15 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     if bits is None: raise ValueError("bits must be in 1..8: a full-precision student needs no quantize_learner")
     w_bits = bits if w_bits is None else check_bits(w_bits, 'w_bits')
     a_bits = bits if a_bits is None else check_bits(a_bits, 'a_bits')
-    check_method(method); check_kd_args(T, kd_weight, ce_weight)
+    check_method(method); check_kd_args(T, kd_weight, ce_weight, feature_weight)
     make_quantizer(method, 2, 'weight', **kwargs) # checks the quantizer options
     if isinstance(quant_lr_mult, bool) or not isinstance(quant_lr_mult, (int, float)) or not quant_lr_mult > 0:
         raise ValueError(f"quant_lr_mult must be a number > 0, got {quant_lr_mult!r}")
     if hasattr(learn, 'sqakd') or quant_layers(learn.model): raise ValueError("the learner is already quantized")
     plan = quant_plan(learn.model, w_bits, a_bits, layer_bits, skip_first_last)
+    feature_layers = check_feature_layers(feature_weight, feature_layers, plan) or None
     xb = _first_batch(learn)
+    _check_metrics(learn)
     if not all(bool(torch.isfinite(x).all()) for x in xb if x.is_floating_point()): raise ValueError("the first training batch holds NaN or inf")
     teacher = deepcopy(learn.model) if teacher is None else _check_teacher(teacher, learn.model, xb)
     # 2. swap the layers and initialise the quantizers, undoing the swap if that fails
@@ -113,8 +126,9 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
         raise
     # 3. a fresh optimizer with the quantizer group; the callbacks
     learn.splitter,learn.opt = QuantSplitter(learn.splitter),None
-    learn.add_cbs([SQAKDCallback(teacher, T, kd_weight, ce_weight, fuse_teacher), QuantizerLR(quant_lr_mult)])
+    learn.add_cbs([SQAKDCallback(teacher, T, kd_weight, ce_weight, fuse_teacher, feature_weight, feature_layers), QuantizerLR(quant_lr_mult)])
     if agreement: learn.metrics = L(learn.metrics) + [TeacherAgreement()]
+    if feature_weight: learn.metrics = L(learn.metrics) + [FeatureMSE()]
     return learn
 
 # %% ../nbs/03_learner.ipynb #82388237

@@ -35,13 +35,14 @@ def test_labeled_then_unlabeled_with_saved_teacher(tmp_path):
     res = check_outputs(tmp_path/'a')
     assert 0.1 < res.accuracy[0] <= 1
     teacher = next((tmp_path/'a').glob('teacher_*.pth'))
-    r = run(*QUICK, '--unlabeled', '--bits', '2,4', '--method', 'lsq', '--teacher', teacher, '--out', tmp_path/'b')
+    r = run(*QUICK, '--unlabeled', '--bits', '2,4', '--method', 'lsq', '--teacher', teacher, '--out', tmp_path/'b', '--feature_weight', '1')
     assert r.returncode == 0, r.stderr[-2000:]
+    assert 'W4A4 lsq SQuaT student' in r.stdout # SQuaT's feature term on
     res = check_outputs(tmp_path/'b', 'student_w4a4_lsq.sqakd', trained_teacher=False, n_students=2)
     assert (tmp_path/'b'/'student_w2a2_lsq.sqakd').is_file()
     assert 'given' in res.model[0]
 
-@pytest.mark.parametrize('args,msg', [(['--bits', '0'], 'bits must be in 1..8'), (['--data', '/nowhere'], 'no such folder'),
+@pytest.mark.parametrize('args,msg', [(['--bits', '0'], 'bits must be in 1..8'), (['--data', '/nowhere'], 'no such folder'), (['--feature_weight', '-1'], 'feature_weight must be a number >= 0'),
                                       (['--data', 'EMPTY'], 'holds no image files')])
 def test_bad_options_fail_in_one_line(tmp_path, args, msg):
     (tmp_path/'empty').mkdir()

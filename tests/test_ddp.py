@@ -1,24 +1,36 @@
 """SQAKD under PyTorch DDP through fastai's `distrib_ctx`, in 2 CPU processes (gloo) launched by torchrun
 and by `accelerate launch`."""
-import os, subprocess, sys
+import os, signal, socket, subprocess, sys
 from pathlib import Path
 import pytest, torch
 
 HERE = Path(__file__).parent
 
-LAUNCH = {'torchrun': [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2'],
-          # accelerate's torchrun-based launcher is `--multi_gpu`, which runs on CPUs too (its `--cpu` starts one process)
-          'accelerate': [str(Path(sys.executable).parent/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2',
-                         '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no']}
+def free_port():
+    "A TCP port nothing listens on now (accelerate's default, 29500, may be taken by another run on the machine)"
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def torchrun(*args, cwd=None, launcher='torchrun'):
-    return subprocess.run([*LAUNCH[launcher], *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env={**os.environ, 'PYTHONWARNINGS': 'ignore'})
+def launcher(name):
+    if name == 'torchrun': return [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
+    # accelerate's torchrun-based launcher is `--multi_gpu`, which runs on CPUs too (its `--cpu` starts one process)
+    return [str(Path(sys.executable).parent/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
+            '--mixed_precision', 'no', '--dynamo_backend', 'no', '--main_process_port', str(free_port())]
 
-@pytest.fixture(scope='module', params=list(LAUNCH))
+def launch(*args, cwd=None, launcher_name='torchrun', timeout=300):
+    "Run a 2-process job; on a time-out kill the whole process group (the ranks too), then fail"
+    p = subprocess.Popen([*launcher(launcher_name), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=cwd, env={**os.environ, 'PYTHONWARNINGS': 'ignore'}, start_new_session=True)
+    try: out,err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL); out,err = p.communicate()
+        pytest.fail(f"{launcher_name} did not finish in {timeout} s:\n{err[-3000:]}")
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+@pytest.fixture(scope='module', params=['torchrun', 'accelerate'])
 def ranks(request, tmp_path_factory):
     out = tmp_path_factory.mktemp('ddp')
-    r = torchrun(HERE/'ddp_sqakd.py', out, launcher=request.param)
+    r = launch(HERE/'ddp_sqakd.py', out, launcher_name=request.param)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-5000:])
     return [torch.load(out/f'rank{i}.pt', weights_only=False) for i in range(2)]
 
@@ -55,21 +67,22 @@ def test_metrics_gathered_over_the_whole_validation_set(ranks):
     n = ranks[0]['n_valid']
     assert ranks[0]['v1'] == ranks[1]['v1']
     assert ranks[0]['last_epoch'][1:] == ranks[0]['v1'] # fit's last validation saw the model validate() sees
-    _,acc,agree = ranks[0]['v1']
+    _,acc,agree,fmse = ranks[0]['v1'] # valid loss, accuracy, teacher_agreement, feature_mse
     single = ranks[0]['single']
     # the teacher ran BatchNorm-folded in fit and as it is in `evaluate`: a near-tie may flip one sample
     assert abs(acc - single['accuracy']) <= 1.01/n, (acc, single)
     assert abs(agree - single['teacher_agreement']) <= 1.01/n, (agree, single)
+    assert 0 < fmse < 1
 
 def test_cli_under_torchrun(tmp_path):
     "`torchrun -m sqakd_fastai`: the teacher trained once by both ranks, then read by rank 0 alone; only rank 0 writes and prints"
     from test_cli import QUICK, check_outputs
-    r = torchrun('-m', 'sqakd_fastai', *QUICK, '--out', tmp_path/'a', cwd=tmp_path)
+    r = launch('-m', 'sqakd_fastai', *QUICK, '--out', tmp_path/'a', cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-5000:]
     assert r.stdout.count('W2A2 ewgs SQAKD student') == 1, r.stdout[-3000:]
     res = check_outputs(tmp_path/'a')
     assert 'trained' in res.model[0] and len(list((tmp_path/'a').glob('teacher_*.pth'))) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ['a'] # nothing written beside --out, by any rank
-    r = torchrun('-m', 'sqakd_fastai', *QUICK, '--unlabeled', '--out', tmp_path/'a', cwd=tmp_path)
+    r = launch('-m', 'sqakd_fastai', *QUICK, '--unlabeled', '--out', tmp_path/'a', cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-5000:]
     assert 'cached' in check_outputs(tmp_path/'a').model[0]
