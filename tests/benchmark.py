@@ -2,14 +2,15 @@
 
 ResNet-20 (CIFAR style) on Fashion-MNIST, batch 128, on this machine's CPU (or --device). The epochs are
 timed side by side in one run, alternating FP and SQAKD (and, with --variants, SQAKD with the teacher run as it
-is and SQAKD with the compiled activation kernels), each on the same batches. For each SQAKD learner the table
+is and SQAKD with the compiled activation kernels; with --squat, SQAKD with SQuaT's feature term), each on the
+same batches. For each SQAKD learner the table
 gives the ratio of its median epoch to the FP median, the median of the ratios of neighbouring pairs (each FP
 epoch and the SQAKD epochs right after it: robust to slow drifts in the machine's load), the ratio of the fastest
 epochs (the least disturbed), and the ratio of the median process CPU times (which time taken by other virtual
 machines on a shared host does not inflate). The floor is about 1.33: SQAKD adds one teacher forward to a
 forward and a backward.
 
-    python tests/benchmark.py [--n_train 12800] [--reps 3] [--method ewgs] [--bits 2] [--device cpu] [--threads N] [--variants]
+    python tests/benchmark.py [--n_train 12800] [--reps 3] [--method ewgs] [--bits 2] [--device cpu] [--threads N] [--variants] [--squat]
 """
 import time, statistics, warnings
 warnings.filterwarnings('ignore')
@@ -44,6 +45,7 @@ def main(n_train:int=12_800, # training images per epoch (the full set is 60,000
          threads:int=0, # torch threads (0: torch's default)
          path:str=None, # folder with Fashion-MNIST's IDX files (default: Debian's)
          variants:bool=False, # also time SQAKD with the teacher as it is (`fuse_teacher=False`) and with `compiled=True`
+         squat:bool=False, # also time SQuaT (`feature_weight=1.`), and print its cost relative to SQAKD
         ):
     if threads: torch.set_num_threads(threads)
     set_seed(0)
@@ -53,6 +55,7 @@ def main(n_train:int=12_800, # training images per epoch (the full set is 60,000
     name = f"W{bits}A{bits} {method} SQAKD"
     learners = {'FP32': fp, name: sq()}
     if variants: learners.update({f"{name}, teacher as it is": sq(fuse_teacher=False), f"{name}, compiled": sq(compiled=True)})
+    if squat: learners[f"W{bits}A{bits} {method} SQuaT"] = sq(feature_weight=1.)
     for l in learners.values(): epoch_time(l) # warm-up (and compilation)
     wall,cpu = {k: [] for k in learners},{k: [] for k in learners}
     for _ in range(reps):
@@ -65,3 +68,6 @@ def main(n_train:int=12_800, # training images per epoch (the full set is 60,000
     print(f"ResNet-20, Fashion-MNIST, {len(dls.train)} batches of 128, {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     with pd.option_context('display.width', 250, 'display.max_colwidth', 80): print(pd.DataFrame(rows).to_string(index=False))
     print(f"ratio SQAKD/FP = {rows[1]['ratio_medians']:.3f} of the medians (floor ~1.33: one extra teacher forward; target <= 1.4)")
+    if squat:
+        sw,sc = wall[f"W{bits}A{bits} {method} SQuaT"],cpu[f"W{bits}A{bits} {method} SQuaT"]
+        print(f"ratio SQuaT/SQAKD = {med(sw)/med(wall[name]):.3f} of the medians, {med(sc)/med(cpu[name]):.3f} of CPU time (target <= 1.05)")
