@@ -17,6 +17,7 @@ from fastai.distributed import teardown_distrib
 from .data import *
 from .distributed import *
 from .quantizers import *
+from .calibration import *
 from .callback import *
 from .learner import *
 from .models import *
@@ -68,14 +69,14 @@ def bits_list(bits)->list:
 def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',
               epochs:int=3, teacher_epochs:int=3, lr:float=2e-3, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
-              seed:int=42, device:str|None=None, plot:bool=True, feature_weight:float=0.)->pd.DataFrame:
+              seed:int=42, device:str|None=None, plot:bool=True, feature_weight:float=0., calib:str='mse', w_granularity:str='tensor')->pd.DataFrame:
     "Train (or load) a full-precision teacher, distil a quantized student label-free at each of `bits`, and report them"
     # check every option before any work
     bits = bits_list(bits)
     if len(bits) > 1 and (w_bits is not None or a_bits is not None): raise ValueError("w_bits and a_bits go with a single bits value")
     w_bits = None if w_bits is None else check_bits(w_bits, 'w_bits')
     a_bits = None if a_bits is None else check_bits(a_bits, 'a_bits')
-    check_method(method)
+    check_method(method); check_calib(calib); check_granularity(w_granularity)
     if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or not feature_weight >= 0:
         raise ValueError(f"feature_weight must be a number >= 0, got {feature_weight!r}")
     if arch not in ARCHS: raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
@@ -125,7 +126,8 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     for b in bits:
         wb,ab = (b if w_bits is None else w_bits),(b if a_bits is None else a_bits)
         tag = f"W{wb or 32}A{ab or 32}"
-        sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(b, w_bits=wb, a_bits=ab, method=method, feature_weight=feature_weight)
+        sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(b, w_bits=wb, a_bits=ab, method=method, feature_weight=feature_weight,
+                                                                            calib=calib, w_granularity=w_granularity)
         t0 = time.time()
         with distrib_if_launched(sl): sl.fit_one_cycle(epochs, lr)
         s_time = time.time() - t0
@@ -177,7 +179,7 @@ def sqakd_train(
     w_bits:int=None, # weight bits, if not `bits` (32: full precision)
     a_bits:int=None, # activation bits, if not `bits` (32: full precision)
     method:str='ewgs', # quantizer: ewgs, ste, pact, lsq or dorefa
-    arch:str='resnet20', # resnet20, resnet32, vgg8 or vgg13
+    arch:str='resnet20', # resnet20, resnet32, vgg8, vgg13 or dwsep (depthwise-separable)
     epochs:int=3, # student (SQAKD) epochs
     teacher_epochs:int=3, # full-precision teacher epochs (skipped when cached or given)
     lr:float=2e-3, # student learning rate (one-cycle peak)
@@ -193,12 +195,15 @@ def sqakd_train(
     seed:int=42, # random seed
     device:str=None, # 'cpu' or 'cuda' (default: fastai's choice)
     feature_weight:float=0., # weight of SQuaT's feature term at the last quantized layer's input (0: plain SQAKD)
+    calib:str='mse', # range rule of the quantizers: mse, 3sigma (the paper's), percentile or minmax
+    w_granularity:str='tensor', # weight ranges: tensor, or channel (one per output channel)
 ):
     "SQAKD on real data: a full-precision teacher, then a label-free quantized student; a table, a plot and the models"
     # returns None: a console script passes the return value to `sys.exit`
     try:
         res = run_sqakd(bits, w_bits, a_bits, method, arch, epochs, teacher_epochs, lr, teacher_lr, bs, n_train, n_valid,
-                        data, unlabeled, teacher, out, size, seed, device, feature_weight=feature_weight)
+                        data, unlabeled, teacher, out, size, seed, device, feature_weight=feature_weight,
+                        calib=calib, w_granularity=w_granularity)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)
     if res is None: return # a rank other than 0 of a multi-process run: rank 0 reports

@@ -2,7 +2,7 @@
 
 # %% ../nbs/00_data.ipynb #e61a960e
 from __future__ import annotations
-import gzip, struct
+import gzip, struct, random
 import numpy as np, torch
 from pathlib import Path
 from fastcore.all import *
@@ -13,7 +13,7 @@ from fastai.vision.augment import Resize
 
 # %% auto #0
 __all__ = ['FMNIST_DEBIAN', 'FMNIST_FILES', 'FMNIST_CLASSES', 'FMNIST_STATS', 'read_idx', 'fashion_mnist_arrays', 'IndexedImage',
-           'IndexedLabel', 'arrays_dls', 'fashion_mnist_dls', 'folder_dls']
+           'IndexedLabel', 'arrays_dls', 'fashion_mnist_dls', 'seed_dls', 'folder_dls']
 
 # %% ../nbs/00_data.ipynb #74eb15a2
 FMNIST_DEBIAN = Path('/usr/share/datasets/fashion-mnist') # where Debian's `dataset-fashion-mnist` puts the files
@@ -130,6 +130,15 @@ def fashion_mnist_dls(bs:int=128, # batch size
     if bs > len(x): raise ValueError(f"bs={bs} is larger than the training set ({len(x)} images)")
     if unlabeled: y,yv = None,None
     return arrays_dls(x, y, xv, yv, vocab=FMNIST_CLASSES, stats=FMNIST_STATS, bs=bs, device=device)
+
+# %% ../nbs/00_data.ipynb #8b590551
+def seed_dls(dls:DataLoaders, # the `DataLoaders` (or one `DataLoader`) about to be used
+             seed:int, # the run's seed
+            )->DataLoaders:
+    "`set_seed(seed)`, and each DataLoader's own shuffle generator reset from `seed`"
+    set_seed(seed)
+    for i,dl in enumerate(getattr(dls, 'loaders', [dls])): dl.rng = random.Random(seed + i)
+    return dls
 
 # %% ../nbs/00_data.ipynb #173021b9
 def _in_valid(root, o): return Path(o).relative_to(root).parts[0] == 'valid'

@@ -14,7 +14,8 @@ from .quantizers import *
 from .quantizers import _EPS
 
 # %% auto #0
-__all__ = ['pack_codes', 'unpack_codes', 'PackedWeight', 'packed_model', 'export_quantized', 'load_quantized', 'quant_report']
+__all__ = ['pack_codes', 'unpack_codes', 'decode', 'PackedWeight', 'packed_model', 'export_quantized', 'load_quantized',
+           'quant_report']
 
 # %% ../nbs/06_export.ipynb #2530258c
 _BIT = 2**torch.arange(8, dtype=torch.int64) # the value of each bit of a byte, least significant first
@@ -47,35 +48,47 @@ def encode(self:Quantizer, x:Tensor)->tuple:
     "(codes, table): integer codes of `x` and the value of each code, with `table[codes]` equal to `self(x)`"
     raise NotImplementedError(f"{type(self).__name__} cannot encode its tensor as integer codes")
 
+def _table(q, k, scale, offset=0.):
+    "The table of codes `k` (1-D): `k*scale + offset`, one row per range (per channel), or one row dropped"
+    t = k[None]*torch.as_tensor(scale).reshape(-1, 1) + torch.as_tensor(offset).reshape(-1, 1)
+    return t if q.per_channel else t[0]
+
+def decode(codes:Tensor, # integer codes, the weight's shape
+           table:Tensor, # (levels,), or (channels, levels): one table per output channel
+          )->Tensor:
+    "The values of `codes`: `table[codes]`, each channel in its own row of a per-channel table"
+    if table.dim() == 1: return table[codes.long()]
+    return table.gather(1, codes.reshape(len(table), -1).long()).view(codes.shape)
+
 @patch
 @torch.no_grad()
 def encode(self:IntervalQuantizer, x:Tensor)->tuple:
     l,u = self.lower.detach(),self.upper.detach()
     s = (self.levels - 1)/(u - l).clamp_min(_EPS)
     r = torch.sub(x.detach(), l).mul_(s).clamp_(0, self.levels - 1).round_() # as `IntervalQuant.forward`
-    return r.to(torch.uint8),torch.arange(self.levels, dtype=r.dtype, device=r.device).mul_(1/s).add_(l)
+    return r.to(torch.uint8),_table(self, torch.arange(self.levels, dtype=r.dtype, device=r.device), 1/s, l)
 
 @patch
 @torch.no_grad()
 def encode(self:LSQQuantizer, x:Tensor)->tuple:
     qn,qp = self.grid
-    n = x.numel() if self.kind == 'weight' else x[0].numel()
+    n = x.numel() if self.kind == 'weight' and not self.per_channel else x[0].numel()
     g = 1/math.sqrt(n*qp)
     s = (self.step*g + (self.step - self.step*g)).abs().clamp_min(_EPS) # as `LSQQuantizer.quantize`
     v = (x.detach()/s).clamp(-qn, qp)
-    if self.signed and self.bits == 1: return (v >= 0).to(torch.uint8),torch.tensor([-1., 1.], device=x.device)*s
-    return (v.round() + qn).to(torch.uint8),(torch.arange(qn + qp + 1, dtype=x.dtype, device=x.device) - qn)*s
+    if self.signed and self.bits == 1: return (v >= 0).to(torch.uint8),_table(self, torch.tensor([-1., 1.], device=x.device), s)
+    return (v.round() + qn).to(torch.uint8),_table(self, torch.arange(qn + qp + 1, dtype=x.dtype, device=x.device) - qn, s)
 
 @patch
 @torch.no_grad()
 def encode(self:DoReFaQuantizer, x:Tensor)->tuple:
     if self.kind != 'weight': raise NotImplementedError("DoReFa activations are quantized at run time, not encoded")
-    x = x.detach()
-    if self.bits == 1: return (x >= 0).to(torch.uint8),x.abs().mean()*torch.tensor([-1., 1.], device=x.device)
+    x,dims = x.detach(),self._reduce_dims(x)
+    if self.bits == 1: return (x >= 0).to(torch.uint8),_table(self, torch.tensor([-1., 1.], device=x.device), x.abs().mean(dims))
     t = torch.tanh(x)
-    m = t.abs().max().clamp_min(_EPS)
+    m = t.abs().amax(dims, keepdim=True).clamp_min(_EPS)
     k = ((t/m + 1)/2*(self.levels - 1)).round()                         # as `round_levels`
-    return k.to(torch.uint8),m*(2*(torch.arange(self.levels, dtype=x.dtype, device=x.device)/(self.levels - 1)) - 1)
+    return k.to(torch.uint8),_table(self, 2*(torch.arange(self.levels, dtype=x.dtype, device=x.device)/(self.levels - 1)) - 1, m)
 
 # %% ../nbs/06_export.ipynb #a775dd79
 class PackedWeight(nn.Module):
@@ -97,8 +110,8 @@ class PackedWeight(nn.Module):
         return cls(codes, table, q.bits)
 
     def codes(self)->Tensor: return unpack_codes(self.packed, self.bits, math.prod(self.shape)).view(self.shape)
-    def forward(self, w=None)->Tensor: return self.table[self.codes().long()]
-    def extra_repr(self): return f"bits={self.bits}, shape={self.shape}, bytes={len(self.packed)}"
+    def forward(self, w=None)->Tensor: return decode(self.codes(), self.table)
+    def extra_repr(self): return f"bits={self.bits}, shape={self.shape}, bytes={len(self.packed)}" + (f", tables={len(self.table)}" if self.table.dim() == 2 else '')
 
 # %% ../nbs/06_export.ipynb #65908a0b
 def _quantized_with_weights(model): return [m for m in quant_layers(model) if isinstance(m.weight_quantizer, Quantizer)]
@@ -189,11 +202,17 @@ def load_quantized(fname:Path|str, # a file written by `export_quantized`
 # %% ../nbs/06_export.ipynb #ec6147df
 def _weight_shape(m): return tuple(m.weight.shape) if m.weight is not None else m.weight_quantizer.shape
 
+def _n_tables(q, shape):
+    "How many code tables a weight quantizer (or its packed weight) has: one per output channel, or one"
+    if isinstance(q, PackedWeight): return len(q.table) if q.table.dim() == 2 else 1
+    return shape[0] if getattr(q, 'per_channel', False) else 1
+
 def _layer_row(name, m, macs):
     "One row of `quant_report` for Conv/Linear layer `m`"
     wb,ab = (m.w_bits,m.a_bits) if isinstance(m, QuantMixin) else (None,None)
-    nw = math.prod(_weight_shape(m)); nb = m.bias.numel() if m.bias is not None else 0
-    packed = (math.ceil(nw*wb/8) + 4*2**wb if wb else 4*nw) + 4*nb
+    shape = _weight_shape(m)
+    nw = math.prod(shape); nb = m.bias.numel() if m.bias is not None else 0
+    packed = (math.ceil(nw*wb/8) + 4*2**wb*_n_tables(m.weight_quantizer, shape) if wb else 4*nw) + 4*nb
     wb,ab = wb or 32,ab or 32
     return dict(layer=name, type=type(m).__name__, params=nw + nb, w_bits=wb, a_bits=ab, fp32_bytes=4*(nw + nb),
                 packed_bytes=packed, macs=macs, bops=macs*wb*ab)

@@ -8,7 +8,9 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.schedule import ParamScheduler
 from fastai.torch_core import to_device, trainable_params
+import itertools
 from .quantizers import *
+from .calibration import *
 from .callback import *
 from copy import deepcopy
 
@@ -48,15 +50,21 @@ class QuantizerLR(Callback):
             self.opt.set_hyper(k, vals)
 
 # %% ../nbs/03_learner.ipynb #1a1677d4
-def _first_batch(learn):
-    "One input batch of `learn.dls.train`, on the model's device"
-    try: b = learn.dls.train.one_batch()
-    except Exception as e: raise ValueError(f"the training DataLoader yields no batch to initialise the quantizers from ({e})") from None
-    xb = b[:getattr(learn.dls, 'n_inp', 1)] if len(b) > 1 else b
-    return to_device(tuple(xb), next(learn.model.parameters()).device)
+def _calib_batches(learn, n:int)->list:
+    "The first `n` input batches of `learn.dls.train` (fewer if it has fewer), on the model's device"
+    dl,dev,n_inp = learn.dls.train,next(learn.model.parameters()).device,getattr(learn.dls, 'n_inp', 1)
+    try:
+        with dl.fake_l.no_multiproc(): bs = list(itertools.islice(dl, n))
+    except Exception as e: raise ValueError(f"the training DataLoader yields no batch to calibrate the quantizers from ({e})") from None
+    if hasattr(dl, 'it'): delattr(dl, 'it')
+    if not bs: raise ValueError("the training DataLoader yields no batch to calibrate the quantizers from")
+    plain = lambda t: t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) else t # fastai's tensor types cost a Python call per op
+    return [to_device(tuple(plain(t) for t in (b[:n_inp] if len(b) > 1 else b)), dev) for b in bs]
+
+def _first_batch(learn): return _calib_batches(learn, 1)[0]
 
 def _check_metrics(learn):
-    "Metrics other than `TeacherAgreement` need labels: on unlabeled validation batches fastai would pass them the teacher's logits"
+    "Metrics other than `TeacherAgreement` and `FeatureMSE` need labels: on unlabeled validation batches fastai would pass them the teacher's logits"
     label_metrics = [m for m in L(learn.metrics) if not isinstance(m, (TeacherAgreement, FeatureMSE))]
     if not label_metrics or not len(learn.dls.valid): return
     if len(learn.dls.valid.one_batch()) > getattr(learn.dls, 'n_inp', 1): return # labeled
@@ -95,6 +103,11 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
                      fuse_teacher:bool=True, # run the teacher with BatchNorm folded (see `inference_teacher`)
                      feature_weight:float=0., # weight of SQuaT's feature term (0: plain SQAKD); see `SQAKDCallback`
                      feature_layers:list|str|None=None, # quantized layers whose input codes SQuaT distils; None: the last with an activation quantizer
+                     calib:str|dict='mse', # range rule (see `calibration`): 'mse', '3sigma' (the paper's), 'percentile', 'minmax', or {'weight':..., 'act':...}
+                     n_calib:int=4, # training batches the activation ranges are calibrated on
+                     w_granularity:str='tensor', # weight ranges: 'tensor', or 'channel' (one per output channel)
+                     layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
+                     bn_reestimate:bool=True, # recompute the student's BatchNorm statistics on the calibration batches (`reestimate_bn`)
                      **kwargs, # passed to the quantizers: `delta` (EWGS), `compiled` (EWGS, STE: `torch.compile`d activation kernels)
                     )->Learner: # the same learner, quantized and distilling
     "Turn `learn` into a label-free SQAKD student of its own full-precision model"
@@ -110,19 +123,27 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
         raise ValueError(f"quant_lr_mult must be a number > 0, got {quant_lr_mult!r}")
     if hasattr(learn, 'sqakd') or quant_layers(learn.model): raise ValueError("the learner is already quantized")
     plan = quant_plan(learn.model, w_bits, a_bits, layer_bits, skip_first_last)
+    granularity_plan(plan, w_granularity, layer_granularity); check_calib(calib)
+    if isinstance(n_calib, bool) or not isinstance(n_calib, int) or n_calib < 1: raise ValueError(f"n_calib must be an int >= 1, got {n_calib!r}")
     feature_layers = check_feature_layers(feature_weight, feature_layers, plan) or None
-    xb = _first_batch(learn)
+    batches = _calib_batches(learn, n_calib)
+    xb = batches[0]
     _check_metrics(learn)
-    if not all(bool(torch.isfinite(x).all()) for x in xb if x.is_floating_point()): raise ValueError("the first training batch holds NaN or inf")
+    if not all(bool(torch.isfinite(x).all()) for b in batches for x in b if x.is_floating_point()): raise ValueError("a calibration batch (the first training batches) holds NaN or inf")
     teacher = deepcopy(learn.model) if teacher is None else _check_teacher(teacher, learn.model, xb)
-    # 2. swap the layers and initialise the quantizers, undoing the swap if that fails
+    samples = act_samples(learn.model, list(plan), batches) # the full-precision model's activations
+    # 2. swap the layers and calibrate the quantizers, undoing the swap if that fails
     originals = {n: m for n,m in learn.model.named_modules() if n in plan}
-    try: init_quantizers(quantize_model(learn.model, w_bits, a_bits, method, layer_bits, skip_first_last, **kwargs), *xb)
+    bn_state = {k: v.clone() for k,v in learn.model.state_dict().items()} if bn_reestimate else {}
+    try:
+        calibrate_quantizers(quantize_model(learn.model, w_bits, a_bits, method, layer_bits, skip_first_last, w_granularity, layer_granularity, **kwargs), samples, calib)
+        if bn_reestimate: reestimate_bn(learn.model, batches, reference=teacher)
     except Exception:
         mods = dict(learn.model.named_modules())
         for n,m in originals.items():
             parent,_,child = n.rpartition('.')
             setattr(mods[parent] if parent else learn.model, child, m)
+        if bn_state: learn.model.load_state_dict(bn_state) # the BatchNorm statistics, as they were
         raise
     # 3. a fresh optimizer with the quantizer group; the callbacks
     learn.splitter,learn.opt = QuantSplitter(learn.splitter),None

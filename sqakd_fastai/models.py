@@ -7,7 +7,7 @@ from fastcore.all import *
 
 # %% auto #0
 __all__ = ['VGG_CFGS', 'ARCHS', 'ShortcutA', 'BasicBlock', 'CifarResNet', 'resnet20', 'resnet32', 'VGG', 'vgg8', 'vgg13',
-           'get_model']
+           'DWSepCNN', 'dwsep_cnn', 'get_model']
 
 # %% ../nbs/05_models.ipynb #98f2c342
 class ShortcutA(nn.Module):
@@ -89,13 +89,31 @@ class VGG(nn.Module):
 def vgg8(c_in:int=3, n_out:int=10): "VGG-8 with BatchNorm"; return VGG(8, c_in, n_out)
 def vgg13(c_in:int=3, n_out:int=10): "VGG-13 with BatchNorm"; return VGG(13, c_in, n_out)
 
+# %% ../nbs/05_models.ipynb #34d7c017
+def _cbr(c_in, c_out, k=3, stride=1, groups=1):
+    "Convolution (no bias), BatchNorm, ReLU"
+    return [nn.Conv2d(c_in, c_out, k, stride, k//2, groups=groups, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+class DWSepCNN(nn.Sequential):
+    "A small MobileNet-style CNN: a 3×3 stem, then depthwise-separable blocks (3×3 depthwise, 1×1 pointwise)"
+    def __init__(self,
+                 c_in:int=3, # input channels
+                 n_out:int=10, # classes
+                 blocks:tuple=((32, 64, 2), (64, 128, 2), (128, 128, 1)), # (c_in, c_out, stride) of each block
+                ):
+        layers = _cbr(c_in, blocks[0][0])
+        for ci,co,s in blocks: layers += _cbr(ci, ci, 3, s, groups=ci) + _cbr(ci, co, 1)
+        super().__init__(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(blocks[-1][1], n_out))
+
+def dwsep_cnn(c_in:int=3, n_out:int=10): "The small depthwise-separable CNN"; return DWSepCNN(c_in, n_out)
+
 # %% ../nbs/05_models.ipynb #fd46eed6
-ARCHS = dict(resnet20=resnet20, resnet32=resnet32, vgg8=vgg8, vgg13=vgg13)
+ARCHS = dict(resnet20=resnet20, resnet32=resnet32, vgg8=vgg8, vgg13=vgg13, dwsep=dwsep_cnn)
 
 def get_model(arch:str='resnet20', # one of `ARCHS`
               c_in:int=3, # input channels
               n_out:int=10, # classes
              )->nn.Module:
-    "One of the paper's models by name"
+    "One of the paper's models (or the depthwise-separable CNN) by name"
     if arch not in ARCHS: raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
     return ARCHS[arch](c_in, n_out)

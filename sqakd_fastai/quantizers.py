@@ -8,11 +8,11 @@ from torch import Tensor
 from fastcore.all import *
 
 # %% auto #0
-__all__ = ['QUANT_METHODS', 'QUANT_LAYERS', 'check_bits', 'RoundSTE', 'round_levels', 'Quantizer', 'calib_range', 'IntervalQuant',
-           'iq_forward', 'iq_backward', 'CompiledKernel', 'IntervalQuantizer', 'EWGSQuantizer', 'PACTQuantizer',
-           'LSQQuantizer', 'DoReFaQuantizer', 'check_method', 'make_quantizer', 'QuantMixin', 'QConv1d', 'QConv2d',
-           'QConv3d', 'QLinear', 'quant_layer', 'quantizable_layers', 'quant_layers', 'quant_plan', 'quantize_model',
-           'init_quantizers']
+__all__ = ['GRANULARITIES', 'QUANT_METHODS', 'QUANT_LAYERS', 'check_bits', 'RoundSTE', 'round_levels', 'Quantizer',
+           'check_granularity', 'calib_range', 'IntervalQuant', 'iq_forward', 'iq_backward', 'CompiledKernel',
+           'IntervalQuantizer', 'EWGSQuantizer', 'PACTQuantizer', 'LSQQuantizer', 'DoReFaQuantizer', 'check_method',
+           'make_quantizer', 'QuantMixin', 'QConv1d', 'QConv2d', 'QConv3d', 'QLinear', 'quant_layer',
+           'quantizable_layers', 'quant_layers', 'quant_plan', 'quantize_model', 'granularity_plan', 'init_quantizers']
 
 # %% ../nbs/01_quantizers.ipynb #94531a68
 def check_bits(bits, name:str='bits')->int|None:
@@ -43,11 +43,13 @@ class Quantizer(nn.Module):
     def __init__(self,
                  bits:int=2, # bit width, 1..8 (levels = 2**bits)
                  kind:str='weight', # 'weight' or 'act'
+                 granularity:str='tensor', # 'tensor', or 'channel' (weights only): one range per output channel
                 ):
         super().__init__()
         self.bits = check_bits(bits)
         if self.bits is None: raise ValueError("a Quantizer needs bits in 1..8; use no quantizer for full precision")
         if kind not in ('weight','act'): raise ValueError(f"kind must be 'weight' or 'act', got {kind!r}")
+        self.granularity = check_granularity(granularity, kind)
         self.kind,self._ready = kind,False
         self.register_buffer('initialised', torch.tensor(False))
         self.register_buffer('signed', torch.tensor(kind == 'weight'))
@@ -61,11 +63,29 @@ class Quantizer(nn.Module):
         x = x.detach().float()
         if not torch.isfinite(x).all(): raise ValueError(f"cannot initialise a {self.kind} quantizer from a tensor with NaN or inf")
         if self.kind == 'act': self.signed.fill_(bool(x.min() < 0))
-        self._init_range(x)
+        self.set_range(*self._init_range(self._rows(x)), x)
+        return self
+
+    def _rows(self, x:Tensor)->Tensor:
+        "`x` as a matrix with one row per range: its output channels, or one row"
+        return x.reshape(x.shape[0], -1) if self.per_channel else x.reshape(1, -1)
+
+    @property
+    def per_channel(self): return self.granularity == 'channel'
+
+    @torch.no_grad()
+    def set_range(self, l:Tensor, u:Tensor, x:Tensor):
+        "Set the range from one `(l, u)` per row of `_rows(x)`, and mark the quantizer initialised"
+        shape = (x.shape[0],) + (1,)*(x.dim() - 1) if self.per_channel else ()
+        self._set_range(l.reshape(shape), u.reshape(shape))
         self.initialised.fill_(True); self._ready = True
         return self
 
-    def _init_range(self, x): pass
+    def _init_range(self, x): return calib_range(x, self.bits, bool(self.signed)) # the paper's rule, per row
+    def _set_range(self, l, u): pass
+    def grid_values(self, x:Tensor, l:Tensor, u:Tensor)->Tensor:
+        "The values `x` (rows) would take on this quantizer's grid for the range `(l, u)` (one per row), no gradient"
+        raise NotImplementedError(f"{type(self).__name__} ({self.kind}) has no range to choose")
     def quantize(self, x): raise NotImplementedError
 
     def forward(self, x:Tensor)->Tensor:
@@ -76,23 +96,40 @@ class Quantizer(nn.Module):
             self._ready = True
         return self.quantize(x)
 
-    def _load_from_state_dict(self, *args, **kwargs):
-        super()._load_from_state_dict(*args, **kwargs)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if self.per_channel: # a fresh per-channel quantizer takes the loaded ranges' shape
+            for n,p in list(self.named_parameters(recurse=False)) + list(self.named_buffers(recurse=False)):
+                t = state_dict.get(prefix + n)
+                if t is not None and t.shape != p.shape: p.data = torch.empty_like(t, device=p.device, dtype=p.dtype)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._ready = False # re-check the loaded `initialised` buffer on the next call
 
-    def extra_repr(self): return f"bits={self.bits}, kind={self.kind!r}"
+    def extra_repr(self): return f"bits={self.bits}, kind={self.kind!r}" + (", granularity='channel'" if self.per_channel else '')
 
 # %% ../nbs/01_quantizers.ipynb #ad58b821
 _EPS = 1e-8 # smallest range width, keeps (u - l) away from zero for constant inputs
 
+def _assign(p:Tensor, v:Tensor):
+    "Give parameter or buffer `p` the value (and shape) of `v`, keeping its dtype and device"
+    p.data = v.detach().to(device=p.device, dtype=p.dtype).clone()
+
+GRANULARITIES = ('tensor', 'channel')
+
+def check_granularity(granularity, kind:str='weight')->str:
+    "Validate a granularity: 'tensor', or 'channel' for weights"
+    if granularity not in GRANULARITIES: raise ValueError(f"granularity must be 'tensor' or 'channel', got {granularity!r}")
+    if granularity == 'channel' and kind != 'weight': raise ValueError("per-channel ranges are for weights; activations are quantized per tensor")
+    return granularity
+
 def calib_range(x:Tensor, bits:int, signed:bool)->tuple:
-    "(lower, upper) of a uniform grid for `x`, from the statistics of one real tensor"
-    std = x.std() if x.numel() > 1 else x.abs().max()
+    "(lower, upper) of a uniform grid for `x` by the paper's rule: one pair per row of a matrix, or a scalar pair for any other tensor"
+    if x.dim() != 2: return tuple(o[0] for o in calib_range(x.reshape(1, -1), bits, signed))
+    std = x.std(1) if x.shape[1] > 1 else x.abs().amax(1)
     if signed:
-        u = x.abs().mean() if bits == 1 else 3*std
-        return -u, u.clamp_min(_EPS)
-    l = x.min()
-    u = l + 2*(x - l).mean() if bits == 1 else 3*std/math.sqrt(1 - 2/math.pi)
+        u = x.abs().mean(1) if bits == 1 else 3*std
+        return -u.clamp_min(_EPS), u.clamp_min(_EPS)
+    l = x.amin(1)
+    u = l + 2*(x - l[:,None]).mean(1) if bits == 1 else 3*std/math.sqrt(1 - 2/math.pi)
     return l, torch.maximum(u, l + _EPS)
 
 # %% ../nbs/01_quantizers.ipynb #a3f6a8fe
@@ -126,8 +163,12 @@ class IntervalQuant(torch.autograd.Function):
             v = torch.sub(x, l, out=v).div_(w)
         else: gx,v = g,torch.sub(x, l).div_(w)
         gx = torch.ops.aten.hardtanh_backward.grad_input(gx, v, 0., 1., grad_input=v) # gx where 0 < x_n < 1, else 0, over x_n
-        sg,s1 = g.sum(),gx.sum()
-        du = (torch.dot(g.reshape(-1), y.reshape(-1)) - torch.dot(gx.reshape(-1), x.reshape(-1)) - l*(sg - s1))/w
+        if l.dim(): # one range per channel: the sums run over each channel
+            sg,s1 = g.sum_to_size(l.shape),gx.sum_to_size(l.shape)
+            du = ((g*y).sum_to_size(l.shape) - (gx*x).sum_to_size(l.shape) - l*(sg - s1))/w
+        else:
+            sg,s1 = g.sum(),gx.sum()
+            du = (torch.dot(g.reshape(-1), y.reshape(-1)) - torch.dot(gx.reshape(-1), x.reshape(-1)) - l*(sg - s1))/w
         return gx.to(dt),(sg - s1 - du).reshape(l.shape).to(l.dtype),du.reshape(l.shape).to(l.dtype),None,None,None
 
 # %% ../nbs/01_quantizers.ipynb #50bb007d
@@ -140,8 +181,9 @@ def iq_backward(g:Tensor, x:Tensor, y:Tensor, l:Tensor, w:Tensor, delta:float)->
     "The interval quantizer's backward as expressions: $(g_x, \\partial_l, \\partial_u)$, EWGS's scaling when `delta` > 0"
     v = (x - l)/w
     gx = torch.where((v > 0) & (v < 1), g + delta*g.abs()*(x - y)/w, 0.)
-    sg,s1 = g.sum(),gx.sum()
-    du = ((g*y).sum() - (gx*x).sum() - l*(sg - s1))/w
+    red = (lambda t: t.sum_to_size(l.shape)) if l.dim() else (lambda t: t.sum()) # per channel, or over the tensor
+    sg,s1 = red(g),red(gx)
+    du = (red(g*y) - red(gx*x) - l*(sg - s1))/w
     return gx,sg - s1 - du,du
 
 class CompiledKernel:
@@ -167,14 +209,14 @@ class IntervalQuantizer(Quantizer):
     method = 'ste'
     def __init__(self, bits:int=2, kind:str='weight',
                  compiled:bool=False, # activations through the `torch.compile`d kernels
+                 granularity:str='tensor', # 'tensor' or 'channel' (weights)
                 ):
-        super().__init__(bits, kind)
+        super().__init__(bits, kind, granularity)
         self.lower,self.upper = nn.Parameter(torch.tensor(-1.)),nn.Parameter(torch.tensor(1.))
         self.compiled = bool(compiled)
 
-    def _init_range(self, x):
-        l,u = calib_range(x, self.bits, bool(self.signed))
-        self.lower.fill_(l); self.upper.fill_(u)
+    def _set_range(self, l, u): _assign(self.lower, l); _assign(self.upper, u)
+    def grid_values(self, x, l, u): return iq_forward(x, l, (u - l).clamp_min(_EPS), self.levels)
 
     def _apply_q(self, x, delta): return IntervalQuant.apply(x, self.lower, self.upper, self.levels, delta, self.compiled and self.kind == 'act')
     def quantize(self, x): return self._apply_q(x, 0.)
@@ -182,8 +224,8 @@ class IntervalQuantizer(Quantizer):
 class EWGSQuantizer(IntervalQuantizer):
     "Learned interval with the element-wise gradient scaling of EWGS; δ is a buffer"
     method = 'ewgs'
-    def __init__(self, bits:int=2, kind:str='weight', delta:float=0., compiled:bool=False):
-        super().__init__(bits, kind, compiled)
+    def __init__(self, bits:int=2, kind:str='weight', delta:float=0., compiled:bool=False, granularity:str='tensor'):
+        super().__init__(bits, kind, compiled, granularity)
         self.register_buffer('delta', torch.tensor(0.)); self.set_delta(delta)
     def set_delta(self, delta:float):
         "Set δ (the buffer, saved with the model, and its host copy read by forward)"
@@ -195,6 +237,12 @@ class EWGSQuantizer(IntervalQuantizer):
     def extra_repr(self): return super().extra_repr() + f", delta={self._delta:g}"
 
 # %% ../nbs/01_quantizers.ipynb #fcd567ce
+def _clip_grid(x, l, u, levels, signed):
+    "The grid of a clip at `a` (PACT, DoReFa activations): $[-a, a]$ signed, $[0, a]$ unsigned"
+    a = torch.maximum(-l, u) if signed else u
+    lo = -a if signed else torch.zeros_like(a)
+    return iq_forward(x, lo, (a - lo).clamp_min(_EPS), levels)
+
 class PACTQuantizer(Quantizer):
     "PACT activations: clip at a learned alpha, round with the straight-through gradient"
     method = 'pact'
@@ -203,7 +251,8 @@ class PACTQuantizer(Quantizer):
         super().__init__(bits, kind)
         self.alpha = nn.Parameter(torch.tensor(1.))
 
-    def _init_range(self, x): self.alpha.fill_(calib_range(x, self.bits, bool(self.signed))[1])
+    def _set_range(self, l, u): _assign(self.alpha, torch.maximum(-l, u) if self.signed else u)
+    def grid_values(self, x, l, u): return _clip_grid(x, l, u, self.levels, bool(self.signed))
 
     def quantize(self, x):
         a = self.alpha.abs().clamp_min(_EPS)
@@ -216,8 +265,8 @@ class PACTQuantizer(Quantizer):
 class LSQQuantizer(Quantizer):
     "LSQ: a learned step on an integer grid, gradient scaled by 1/sqrt(N·Qp)"
     method = 'lsq'
-    def __init__(self, bits:int=2, kind:str='weight'):
-        super().__init__(bits, kind)
+    def __init__(self, bits:int=2, kind:str='weight', granularity:str='tensor'):
+        super().__init__(bits, kind, granularity)
         self.step = nn.Parameter(torch.tensor(1.))
 
     @property
@@ -226,14 +275,22 @@ class LSQQuantizer(Quantizer):
         if not self.signed: return 0, 2**self.bits - 1
         return (1, 1) if self.bits == 1 else (2**(self.bits-1), 2**(self.bits-1) - 1)
 
-    def _init_range(self, x):
+    def _init_range(self, x): # LSQ's own rule, per row; as a range: (-Qn·s, Qp·s)
         qn,qp = self.grid
-        s = x.abs().mean() if (self.signed and self.bits == 1) else torch.minimum(2*x.abs().mean()/math.sqrt(qp), x.abs().max()/qp)
-        self.step.fill_(s.clamp_min(_EPS))
+        a = x.abs()
+        s = a.mean(1) if (self.signed and self.bits == 1) else torch.minimum(2*a.mean(1)/math.sqrt(qp), a.amax(1)/qp)
+        s = s.clamp_min(_EPS)
+        return -qn*s,qp*s
+    def _set_range(self, l, u): _assign(self.step, (u/self.grid[1]).clamp_min(_EPS))
+    def grid_values(self, x, l, u):
+        qn,qp = self.grid
+        s = (u/qp).clamp_min(_EPS)
+        v = (x/s).clamp(-qn, qp)
+        return (torch.where(v >= 0, 1., -1.) if self.signed and self.bits == 1 else v.round())*s
 
     def quantize(self, x):
         qn,qp = self.grid
-        n = x.numel() if self.kind == 'weight' else x[0].numel()
+        n = x.numel() if self.kind == 'weight' and not self.per_channel else x[0].numel() # elements per step
         g = 1/math.sqrt(n*qp)
         s = (self.step*g + (self.step - self.step*g).detach()).abs().clamp_min(_EPS)
         v = (x/s).clamp(-qn, qp)
@@ -245,19 +302,26 @@ class LSQQuantizer(Quantizer):
 class DoReFaQuantizer(Quantizer):
     "DoReFa: tanh-normalised weights; activations clipped to a range calibrated once; STE"
     method = 'dorefa'
-    def __init__(self, bits:int=2, kind:str='weight'):
-        super().__init__(bits, kind)
+    def __init__(self, bits:int=2, kind:str='weight', granularity:str='tensor'):
+        super().__init__(bits, kind, granularity)
         self.register_buffer('clip', torch.tensor(1.))
 
-    def _init_range(self, x): self.clip.fill_(calib_range(x, self.bits, bool(self.signed))[1])
+    def _set_range(self, l, u):
+        if self.kind == 'act': _assign(self.clip, torch.maximum(-l, u) if self.signed else u)
+    def grid_values(self, x, l, u):
+        if self.kind == 'weight': return super().grid_values(x, l, u) # weights: tanh-normalised, no range to choose
+        return _clip_grid(x, l, u, self.levels, bool(self.signed))
+
+    def _reduce_dims(self, x): return tuple(range(1, x.dim())) if self.per_channel else tuple(range(x.dim()))
 
     def quantize(self, x):
         if self.kind == 'weight':
+            dims = self._reduce_dims(x) # the whole weight, or each output channel
             if self.bits == 1:
-                s = x.abs().mean()
+                s = x.abs().mean(dims, keepdim=True)
                 return s*(torch.where(x >= 0, 1., -1.) + (x - x.detach())) # sign, with the STE gradient
             t = torch.tanh(x)
-            m = t.abs().max().clamp_min(_EPS)
+            m = t.abs().amax(dims, keepdim=True).clamp_min(_EPS)
             return m*(2*round_levels((t/m + 1)/2, self.levels) - 1)
         c = self.clip
         if self.signed: return c*(2*round_levels(((x/c).clamp(-1, 1) + 1)/2, self.levels) - 1)
@@ -274,10 +338,11 @@ def check_method(method)->str:
 def make_quantizer(method:str='ewgs', # one of `QUANT_METHODS`
                    bits:int|None=2, # 1..8, or None/32 for full precision (no quantizer)
                    kind:str='weight', # 'weight' or 'act'
+                   granularity:str='tensor', # 'tensor', or 'channel': one range per output channel (weights)
                    **kwargs, # passed to the quantizer (`delta` for EWGS, `compiled` for EWGS and STE)
                   )->Quantizer|None:
     "The quantizer of `method` for a weight or an activation; None at full precision"
-    check_method(method); bits = check_bits(bits)
+    check_method(method); bits = check_bits(bits); check_granularity(granularity, kind)
     if set(kwargs) - {'delta', 'compiled'}:
         raise TypeError(f"unknown quantizer options {sorted(set(kwargs) - {'delta', 'compiled'})}; there are `delta` (EWGS) and `compiled` (EWGS, STE)")
     if 'delta' in kwargs and method != 'ewgs': raise ValueError(f"delta is EWGS's gradient scale; method {method!r} has none")
@@ -285,16 +350,16 @@ def make_quantizer(method:str='ewgs', # one of `QUANT_METHODS`
     if not isinstance(kwargs.get('compiled', False), bool): raise TypeError(f"compiled must be True or False, got {kwargs['compiled']!r}")
     kwargs = {k: v for k,v in kwargs.items() if k != 'compiled' or v}
     if bits is None: return None
-    if method == 'pact': return PACTQuantizer(bits, kind) if kind == 'act' else DoReFaQuantizer(bits, kind)
+    if method == 'pact': return PACTQuantizer(bits, kind) if kind == 'act' else DoReFaQuantizer(bits, kind, granularity=granularity)
     cls = dict(ewgs=EWGSQuantizer, ste=IntervalQuantizer, lsq=LSQQuantizer, dorefa=DoReFaQuantizer)[method]
-    return cls(bits, kind, **kwargs)
+    return cls(bits, kind, granularity=granularity, **kwargs)
 
 # %% ../nbs/01_quantizers.ipynb #e74f500e
 class QuantMixin:
     "Forward of a quantized layer: quantize the input and the weight, then the layer's own op"
-    def _setup(self, w_bits, a_bits, method, **kwargs):
+    def _setup(self, w_bits, a_bits, method, w_granularity='tensor', **kwargs):
         self.method = check_method(method)
-        self.weight_quantizer = make_quantizer(method, w_bits, 'weight', **kwargs)
+        self.weight_quantizer = make_quantizer(method, w_bits, 'weight', w_granularity, **kwargs)
         self.act_quantizer = make_quantizer(method, a_bits, 'act', **kwargs)
 
     @property
@@ -344,6 +409,7 @@ def quant_layer(m:nn.Module, # an `nn.Conv1d/2d/3d` or `nn.Linear`
                 w_bits:int|None=2, # weight bits, 1..8 or None/32
                 a_bits:int|None=2, # input activation bits, 1..8 or None/32
                 method:str='ewgs', # one of `QUANT_METHODS`
+                w_granularity:str='tensor', # 'tensor', or 'channel': one weight range per output channel
                 **kwargs, # passed to the quantizers (`delta` for EWGS)
                )->nn.Module:
     "A quantized copy of layer `m` sharing its Parameter objects"
@@ -353,7 +419,7 @@ def quant_layer(m:nn.Module, # an `nn.Conv1d/2d/3d` or `nn.Linear`
     ctor = dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None) if cls is QLinear else _conv_kwargs(m)
     q = cls(**ctor, device='meta')
     q.weight,q.bias = m.weight,m.bias
-    q._setup(w_bits, a_bits, method, **kwargs)
+    q._setup(w_bits, a_bits, method, w_granularity, **kwargs)
     q.train(m.training)
     return q.to(m.weight.device)
 
@@ -402,16 +468,31 @@ def quantize_model(model:nn.Module, # the model to quantize, in place
                    method:str='ewgs', # one of `QUANT_METHODS`
                    layer_bits:dict|None=None, # {layer name: bits or (w_bits, a_bits)} overrides
                    skip_first_last:bool=True, # keep the first and last Conv/Linear full precision
+                   w_granularity:str='tensor', # weight ranges: 'tensor', or 'channel' (one per output channel)
+                   layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
                    **kwargs, # passed to the quantizers (`delta` for EWGS)
                   )->nn.Module:
     "Swap the Conv/Linear layers of `model` for quantized ones that share their Parameters"
     check_method(method)
     plan = quant_plan(model, w_bits, a_bits, layer_bits, skip_first_last)
+    gran = granularity_plan(plan, w_granularity, layer_granularity)
     mods = dict(model.named_modules())
     for name,(wb,ab) in plan.items():
         parent,_,child = name.rpartition('.')
-        setattr(mods[parent] if parent else model, child, quant_layer(mods[name], wb, ab, method, **kwargs))
+        setattr(mods[parent] if parent else model, child, quant_layer(mods[name], wb, ab, method, gran[name], **kwargs))
     return model
+
+def granularity_plan(plan:dict, # `quant_plan`'s {layer name: (w_bits, a_bits)}
+                     w_granularity:str='tensor', # the default granularity of weight ranges
+                     layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
+                    )->dict: # {layer name: granularity}
+    "The weight granularity of each layer of `plan`; validates the overrides, changes nothing"
+    check_granularity(w_granularity)
+    layer_granularity = dict(layer_granularity or {})
+    wrong = sorted(n for n in layer_granularity if plan.get(n, (None,))[0] is None)
+    if wrong: raise ValueError(f"layer_granularity names layers whose weights are not quantized: {wrong}; those quantized are {[n for n,(w,_) in plan.items() if w]}")
+    for n,g in layer_granularity.items(): check_granularity(g)
+    return {n: layer_granularity.get(n, w_granularity) for n in plan}
 
 # %% ../nbs/01_quantizers.ipynb #da81e78a
 @torch.no_grad()

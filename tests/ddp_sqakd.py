@@ -16,6 +16,9 @@ set_seed(rank)                     # on purpose: each rank its own teacher and i
 dls = fashion_mnist_dls(bs=32, n_train=512, n_valid=250, seed=0) # same split everywhere; 250 = 2x125, 4 batches of 32 a rank: padded
 learn = Learner(dls, get_model('resnet20', 1, 10), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
 with learn.no_bar(), learn.no_logging(): learn.fit(1, 5e-3)     # each rank trains its own full-precision model, alone
+# 16 steps leave BatchNorm's running statistics near their initial values (the model then predicts one class in eval mode):
+# fit them to the data, as a converged teacher's are, so that agreement and KL mean something
+reestimate_bn(learn.model, [(x.as_subclass(torch.Tensor),) for x,_ in dls.train])
 learn.quantize(bits=2, feature_weight=1.) # quantizers from each rank's own first batch; SQuaT's feature term on too
 state = lambda m: {k: v.detach().clone() for k,v in m.state_dict().items()}
 before = dict(student=state(learn.model), teacher=state(learn.sqakd.teacher))

@@ -35,14 +35,19 @@ def test_labeled_then_unlabeled_with_saved_teacher(tmp_path):
     res = check_outputs(tmp_path/'a')
     assert 0.1 < res.accuracy[0] <= 1
     teacher = next((tmp_path/'a').glob('teacher_*.pth'))
-    r = run(*QUICK, '--unlabeled', '--bits', '2,4', '--method', 'lsq', '--teacher', teacher, '--out', tmp_path/'b', '--feature_weight', '1')
+    r = run(*QUICK, '--unlabeled', '--bits', '2,4', '--method', 'lsq', '--teacher', teacher, '--out', tmp_path/'b', '--feature_weight', '1',
+            '--calib', '3sigma', '--w_granularity', 'channel')
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'W4A4 lsq SQuaT student' in r.stdout # SQuaT's feature term on
     res = check_outputs(tmp_path/'b', 'student_w4a4_lsq.sqakd', trained_teacher=False, n_students=2)
     assert (tmp_path/'b'/'student_w2a2_lsq.sqakd').is_file()
+    from sqakd_fastai.export import load_quantized
+    tables = [m.weight_quantizer.table for m in load_quantized(tmp_path/'b'/'student_w4a4_lsq.sqakd').modules() if hasattr(m, 'weight_quantizer')]
+    assert tables and all(t.dim() == 2 and t.shape[1] == 2**4 for t in tables) # --w_granularity channel: one 16-entry table per output channel
     assert 'given' in res.model[0]
 
 @pytest.mark.parametrize('args,msg', [(['--bits', '0'], 'bits must be in 1..8'), (['--data', '/nowhere'], 'no such folder'), (['--feature_weight', '-1'], 'feature_weight must be a number >= 0'),
+                                      (['--calib', 'best'], 'unknown calib rule'),
                                       (['--data', 'EMPTY'], 'holds no image files')])
 def test_bad_options_fail_in_one_line(tmp_path, args, msg):
     (tmp_path/'empty').mkdir()
