@@ -27,7 +27,8 @@ from .models import *
 from .evaluation import evaluate
 
 # %% auto #0
-__all__ = ['fit_cos', 'train_teacher', 'train_student', 'compare', 'claim_table', 'plot_claim', 'cifar10_dls', 'sqakd_cifar10']
+__all__ = ['START_CONFIGS', 'fit_cos', 'train_teacher', 'train_student', 'compare', 'claim_table', 'plot_claim',
+           'starting_points', 'start_table', 'cifar10_dls', 'sqakd_cifar10']
 
 # %% ../nbs/08_reproduce.ipynb #3399a6d4
 def fit_cos(learn:Learner, epochs:int, lr:float, cbs=None):
@@ -99,14 +100,14 @@ def compare(arch:str|Callable, # a name in `ARCHS`, or a function `(c_in, n_out)
             epochs:int=3, # student epochs
             lr:float=1e-3, # student peak learning rate
             teacher_lr:float=5e-3, # teacher peak learning rate
-            seed:int=42, # random seed, set before every run
+            seed:int=42, # random seed, set before every run (`seed_dls`: the DataLoaders' shuffle order too)
             quiet:bool=True, # no per-epoch bars and tables (one bar over the runs)
            )->pd.DataFrame:
     "Test accuracy of the FP teacher and of QAT-alone and SQAKD students at each width; one row per model"
     name = arch if isinstance(arch, str) else getattr(arch, '__name__', 'model')
     make = ARCHS[arch] if isinstance(arch, str) else arch
     x = dls.one_batch()[0]
-    set_seed(seed)
+    seed_dls(dls, seed)
     t0 = time.time(); tl = train_teacher(make(x.shape[1], len(dls.vocab)), dls, teacher_epochs, teacher_lr, quiet=quiet)
     teacher = tl.model.eval()
     rows = [dict(arch=name, bits=32, method='-', mode='FP32 teacher', epochs=len(tl.recorder.values),
@@ -114,7 +115,7 @@ def compare(arch:str|Callable, # a name in `ARCHS`, or a function `(c_in, n_out)
     runs = [(b, methods[0]) for b in bits] + [(extra_bits, m) for m in methods[1:]]
     for b,m in progress_bar(runs, leave=False) if len(runs) > 1 else runs:
         for mode in ('qat', 'sqakd'):
-            set_seed(seed)
+            seed_dls(dls, seed) # the same data order for every student, whatever ran before
             t0 = time.time()
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
@@ -149,6 +150,41 @@ def plot_claim(res:pd.DataFrame, fname=None):
     fig.tight_layout()
     if fname: fig.savefig(fname, dpi=100)
     return fig
+
+# %% ../nbs/08_reproduce.ipynb #c7392724
+START_CONFIGS = {
+    "paper: 3σ, 1 batch": dict(calib='3sigma', n_calib=1, bn_reestimate=False),
+    "3σ + BN shift": dict(calib='3sigma'),
+    "MSE": dict(bn_reestimate=False),
+    "MSE + BN shift (default)": dict(),
+    "MSE + BN shift, per channel": dict(w_granularity='channel'),
+} # quantize_learner options of each row: the paper's rule, each of our two changes alone, both, and per-channel weights
+
+def starting_points(teacher:nn.Module, # the trained full-precision model
+                    dls, # `DataLoaders` to calibrate on (their training set)
+                    eval_dl, # held-out batches to measure agreement on
+                    bits:list=(2, 4, 8), # widths (weights and activations)
+                    methods:list=('ewgs', 'lsq', 'dorefa'), # 'ste' starts where 'ewgs' does, 'pact' where 'dorefa' does (same grids before training)
+                    configs:dict|None=None, # {row name: `quantize_learner` options}; default `START_CONFIGS`
+                    seed:int=0, # the calibration batches of every run
+                   )->pd.DataFrame: # one row per (config, method, bits): agreement and KL to the teacher
+    "Agreement of freshly quantized students with their teacher, before any training, for each calibration setting"
+    rows = []
+    runs = [(c, m, b) for c in (configs or START_CONFIGS) for m in methods for b in bits]
+    for c,m,b in progress_bar(runs, leave=False):
+        seed_dls(dls, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            sl = Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat()).quantize(b, method=m, teacher=teacher, **(configs or START_CONFIGS)[c])
+        r = evaluate(sl.model, teacher, eval_dl)
+        rows.append(dict(config=c, method=m, bits=b, teacher_agreement=r['teacher_agreement'], kl=r['kl']))
+    return pd.DataFrame(rows)
+
+def start_table(sp:pd.DataFrame, value:str='teacher_agreement')->pd.DataFrame:
+    "`starting_points` as a table: (config, method) by bits"
+    t = sp.pivot_table(index=['config', 'method'], columns='bits', values=value, sort=False)
+    t.columns.name = 'bits'
+    return t
 
 # %% ../nbs/08_reproduce.ipynb #72ed32df
 def cifar10_dls(path:Path|str|None=None, # CIFAR-10 folder (with `train/` and `test/`); None: `untar_data(URLs.CIFAR)`
