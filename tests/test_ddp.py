@@ -1,6 +1,6 @@
 """SQAKD under PyTorch DDP through fastai's `distrib_ctx`, in 2 CPU processes (gloo) launched by torchrun
 and by `accelerate launch`."""
-import os, signal, socket, subprocess, sys
+import os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 
@@ -17,13 +17,23 @@ def launcher(name):
     return [str(Path(sys.executable).parent/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
             '--mixed_precision', 'no', '--dynamo_backend', 'no', '--main_process_port', str(free_port())]
 
-def launch(*args, cwd=None, launcher_name='torchrun', timeout=300):
-    "Run a 2-process job; on a time-out kill the whole process group (the ranks too), then fail"
+def kill_tagged(tag:str):
+    "Kill every process whose environment holds `tag`: the launcher and its ranks, which torchrun starts in sessions of their own"
+    for d in Path('/proc').iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid(): continue
+        try:
+            if tag.encode() in (d/'environ').read_bytes(): os.kill(int(d.name), signal.SIGKILL)
+        except OSError: pass # gone, or not ours to read
+
+def launch(*args, cwd=None, launcher_name='torchrun', timeout=600):
+    "Run a 2-process job; on a time-out kill the launcher and every rank, then fail"
+    tag = f"SQAKD_TEST_LAUNCH={os.getpid()}-{time.time_ns()}" # marks every process of this launch
     p = subprocess.Popen([*launcher(launcher_name), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         cwd=cwd, env={**os.environ, 'PYTHONWARNINGS': 'ignore'}, start_new_session=True)
+                         cwd=cwd, env={**os.environ, 'PYTHONWARNINGS': 'ignore', tag.split('=')[0]: tag.split('=')[1]}, start_new_session=True)
     try: out,err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL); out,err = p.communicate()
+        # killing the launcher's group is not enough: orphaned ranks kept the pipes open and `communicate` waited forever (seen)
+        os.killpg(p.pid, signal.SIGKILL); kill_tagged(tag); out,err = p.communicate()
         pytest.fail(f"{launcher_name} did not finish in {timeout} s:\n{err[-3000:]}")
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
