@@ -67,7 +67,7 @@ def bits_list(bits)->list:
 
 # %% ../nbs/07_cli.ipynb #f1d2089c
 def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',
-              epochs:int=3, teacher_epochs:int=3, lr:float=2e-3, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
+              epochs:int=3, teacher_epochs:int=3, lr:float|None=None, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
               seed:int=42, device:str|None=None, plot:bool=True, feature_weight:float=0., calib:str='mse', w_granularity:str='tensor')->pd.DataFrame:
     "Train (or load) a full-precision teacher, distil a quantized student label-free at each of `bits`, and report them"
@@ -83,7 +83,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     for n,v in dict(epochs=epochs, bs=bs).items():
         if not isinstance(v, int) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
     if not isinstance(teacher_epochs, int) or teacher_epochs < 0: raise ValueError(f"teacher_epochs must be an int >= 0, got {teacher_epochs!r}")
-    if not (lr > 0 and teacher_lr > 0): raise ValueError("lr and teacher_lr must be > 0")
+    if not ((lr is None or lr > 0) and teacher_lr > 0): raise ValueError("lr and teacher_lr must be > 0")
     if data != 'fashion_mnist' and not Path(data).is_dir(): raise FileNotFoundError(f"--data {data}: no such folder (use 'fashion_mnist' or a folder of images)")
     main = rank_distrib() == 0 # under a launcher only rank 0 reads the teacher file and writes; alone, always
     if main and teacher is not None and not Path(teacher).is_file(): raise FileNotFoundError(f"--teacher {teacher}: no such file")
@@ -129,7 +129,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
         sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(b, w_bits=wb, a_bits=ab, method=method, feature_weight=feature_weight,
                                                                             calib=calib, w_granularity=w_granularity)
         t0 = time.time()
-        with distrib_if_launched(sl): sl.fit_one_cycle(epochs, lr)
+        with distrib_if_launched(sl): sl.fit_one_cycle(epochs, lr or student_lr(min(wb or 8, ab or 8))) # a full-precision side does not narrow it
         s_time = time.time() - t0
         if not main: continue
         curves[f'{tag} student'] = sl.recorder
@@ -182,7 +182,7 @@ def sqakd_train(
     arch:str='resnet20', # resnet20, resnet32, vgg8, vgg13 or dwsep (depthwise-separable)
     epochs:int=3, # student (SQAKD) epochs
     teacher_epochs:int=3, # full-precision teacher epochs (skipped when cached or given)
-    lr:float=2e-3, # student learning rate (one-cycle peak)
+    lr:float=None, # student learning rate (one-cycle peak); default: `student_lr` of its narrower width
     teacher_lr:float=5e-3, # teacher learning rate (one-cycle peak)
     bs:int=128, # batch size
     n_train:int=20_000, # train on a random subset of this many images (60000: all of Fashion-MNIST)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch, torch.nn as nn
 from fastcore.all import *
 from fastai.learner import Learner
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.torch_core import to_device, trainable_params
 import itertools
@@ -15,7 +15,8 @@ from .callback import *
 from copy import deepcopy
 
 # %% auto #0
-__all__ = ['quantizer_params', 'QuantSplitter', 'QuantizerLR', 'quantize_learner']
+__all__ = ['STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms', 'FrozenBNStats', 'quantize_learner',
+           'student_lr']
 
 # %% ../nbs/03_learner.ipynb #0361c3ec
 def quantizer_params(model:nn.Module)->list:
@@ -48,6 +49,17 @@ class QuantizerLR(Callback):
             vals = [h[k] for h in self.opt.hypers]
             vals[self.group] = v
             self.opt.set_hyper(k, vals)
+
+# %% ../nbs/03_learner.ipynb #dbade0f8
+def batchnorms(model:nn.Module)->list:
+    "The BatchNorm layers of `model` (1d, 2d, 3d, synchronised)"
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+class FrozenBNStats(Callback):
+    "While training, the model's BatchNorm layers normalise with their running statistics and leave them as they are; their affine weights train"
+    order = TrainEvalCallback.order+1 # right after fastai puts the model in training mode
+    def before_train(self):
+        for m in batchnorms(self.learn.model): m.eval()
 
 # %% ../nbs/03_learner.ipynb #1a1677d4
 def _calib_batches(learn, n:int)->list:
@@ -108,6 +120,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
                      w_granularity:str='tensor', # weight ranges: 'tensor', or 'channel' (one per output channel)
                      layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
                      bn_reestimate:bool=True, # recompute the student's BatchNorm statistics on the calibration batches (`reestimate_bn`)
+                     freeze_bn:bool=False, # BatchNorm normalises with, and keeps, those statistics while the student trains (`FrozenBNStats`)
                      **kwargs, # passed to the quantizers: `delta` (EWGS), `compiled` (EWGS, STE: `torch.compile`d activation kernels)
                     )->Learner: # the same learner, quantized and distilling
     "Turn `learn` into a label-free SQAKD student of its own full-precision model"
@@ -125,6 +138,8 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     plan = quant_plan(learn.model, w_bits, a_bits, layer_bits, skip_first_last)
     granularity_plan(plan, w_granularity, layer_granularity); check_calib(calib)
     if isinstance(n_calib, bool) or not isinstance(n_calib, int) or n_calib < 1: raise ValueError(f"n_calib must be an int >= 1, got {n_calib!r}")
+    if not isinstance(bn_reestimate, bool): raise TypeError(f"bn_reestimate must be True or False, got {bn_reestimate!r}")
+    if not isinstance(freeze_bn, bool): raise TypeError(f"freeze_bn must be True or False, got {freeze_bn!r}")
     feature_layers = check_feature_layers(feature_weight, feature_layers, plan) or None
     batches = _calib_batches(learn, n_calib)
     xb = batches[0]
@@ -148,6 +163,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     # 3. a fresh optimizer with the quantizer group; the callbacks
     learn.splitter,learn.opt = QuantSplitter(learn.splitter),None
     learn.add_cbs([SQAKDCallback(teacher, T, kd_weight, ce_weight, fuse_teacher, feature_weight, feature_layers), QuantizerLR(quant_lr_mult)])
+    if freeze_bn: learn.add_cb(FrozenBNStats())
     if agreement: learn.metrics = L(learn.metrics) + [TeacherAgreement()]
     if feature_weight: learn.metrics = L(learn.metrics) + [FeatureMSE()]
     return learn
@@ -158,3 +174,14 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
 def quantize(self:Learner, bits:int=2, **kwargs)->Learner:
     "Turn this learner into a label-free SQAKD student; see `quantize_learner`"
     return quantize_learner(self, bits, **kwargs)
+
+# %% ../nbs/03_learner.ipynb #e31fe60e
+# best one-cycle peak rates of `lr_sweep` in 08_reproduce (ResNet-20 on Fashion-MNIST, EWGS, BatchNorm frozen, 2 epochs), by width
+STUDENT_LR = {1: 2e-3, 2: 2e-3, 4: 1e-4}
+
+def student_lr(bits:int, # the student's narrower width (weights or activations), 1..8
+              )->float: # a one-cycle peak learning rate for `fit_one_cycle`
+    "The learning rate that distilled best at `bits` in our sweep; widths between measured ones take the next wider one's"
+    bits = check_bits(bits)
+    if bits is None: raise ValueError("bits must be in 1..8")
+    return STUDENT_LR[min((b for b in STUDENT_LR if b >= bits), default=max(STUDENT_LR))]

@@ -15,7 +15,7 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import Adam, SGD
-from fastai.callback.schedule import ParamScheduler, SchedCos
+from fastai.callback.schedule import ParamScheduler, SchedCos, valley, minimum
 from fastai.callback.tracker import TrackerCallback, SaveModelCallback, EarlyStoppingCallback
 from fastai.data.external import untar_data, URLs
 from fastai.data.transforms import get_image_files
@@ -27,8 +27,8 @@ from .models import *
 from .evaluation import evaluate
 
 # %% auto #0
-__all__ = ['START_CONFIGS', 'fit_cos', 'train_teacher', 'train_student', 'compare', 'claim_table', 'plot_claim',
-           'starting_points', 'start_table', 'cifar10_dls', 'sqakd_cifar10']
+__all__ = ['START_CONFIGS', 'LR_CONFIGS', 'fit_cos', 'train_teacher', 'train_student', 'compare', 'claim_table', 'plot_claim',
+           'starting_points', 'start_table', 'lr_sweep', 'sweep_table', 'cifar10_dls', 'sqakd_cifar10']
 
 # %% ../nbs/08_reproduce.ipynb #3399a6d4
 def fit_cos(learn:Learner, epochs:int, lr:float, cbs=None):
@@ -185,6 +185,47 @@ def start_table(sp:pd.DataFrame, value:str='teacher_agreement')->pd.DataFrame:
     t = sp.pivot_table(index=['config', 'method'], columns='bits', values=value, sort=False)
     t.columns.name = 'bits'
     return t
+
+# %% ../nbs/08_reproduce.ipynb #8e47b80f
+LR_CONFIGS = {"BN frozen": dict(freeze_bn=True), "BN updated": dict(freeze_bn=False)} # `quantize_learner` options of each row
+
+def lr_sweep(teacher:nn.Module, # the trained full-precision model
+             dls, # `DataLoaders` the students train on (labels are not used)
+             eval_dl, # held-out batches to measure agreement on
+             bits:list=(1, 2, 4), # widths (weights and activations)
+             lrs:list=(1e-4, 5e-4, 2e-3), # one-cycle peak learning rates
+             epochs:int=2, # student epochs
+             method:str='ewgs', # quantizer
+             configs:dict|None=None, # {row name: `quantize_learner` options}; default `LR_CONFIGS`
+             find:bool=False, # also run `lr_find` once per (config, bits) and record its suggestions
+             seed:int=0, # the calibration batches and the data order of every run
+            )->pd.DataFrame: # one row per (config, bits, lr)
+    "Agreement and KL with the teacher of label-free students before and after `fit_one_cycle(epochs, lr)`"
+    configs,rows = configs or LR_CONFIGS,[]
+    def student(c, b):
+        seed_dls(dls, seed); set_seed(seed)
+        return Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat()).quantize(b, method=method, teacher=teacher, **configs[c])
+    for c,b in progress_bar([(c, b) for c in configs for b in bits], leave=False):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            sug = {}
+            if find:
+                sl = student(c, b)
+                with sl.no_bar(), sl.no_logging(): s = sl.lr_find(num_it=50, show_plot=False, suggest_funcs=(valley, minimum))
+                sug = dict(lr_find_valley=s.valley, lr_find_minimum=s.minimum)
+            for lr in lrs:
+                sl = student(c, b)
+                r0 = evaluate(sl.model, teacher, eval_dl)
+                with sl.no_bar(), sl.no_logging(): sl.fit_one_cycle(epochs, lr)
+                r = evaluate(sl.model, teacher, eval_dl)
+                rows.append(dict(config=c, bits=b, lr=lr, agreement_before=r0['teacher_agreement'], agreement_after=r['teacher_agreement'],
+                                 kl_before=r0['kl'], kl_after=r['kl'], **sug))
+    return pd.DataFrame(rows)
+
+def sweep_table(sw:pd.DataFrame, value:str='agreement_after')->pd.DataFrame:
+    "`lr_sweep` as a table: (config, bits) by learning rate, with the start beside it"
+    t = sw.pivot_table(index=['config', 'bits'], columns='lr', values=value, sort=False)
+    return t.assign(start=sw.groupby(['config', 'bits'], sort=False)[value.replace('after', 'before')].first())
 
 # %% ../nbs/08_reproduce.ipynb #72ed32df
 def cifar10_dls(path:Path|str|None=None, # CIFAR-10 folder (with `train/` and `test/`); None: `untar_data(URLs.CIFAR)`
