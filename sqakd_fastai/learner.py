@@ -176,7 +176,7 @@ def quantize(self:Learner, bits:int=2, **kwargs)->Learner:
     return quantize_learner(self, bits, **kwargs)
 
 # %% ../nbs/03_learner.ipynb #e31fe60e
-# best one-cycle peak rates of `lr_sweep` in 08_reproduce (ResNet-20 on Fashion-MNIST, EWGS, BatchNorm frozen, 2 epochs), by width
+# best one-cycle peak rates of `lr_sweep` in 08_reproduce (ResNet-20 on Fashion-MNIST, EWGS, BatchNorm updated as by default, 2 epochs), by width
 STUDENT_LR = {1: 2e-3, 2: 2e-3, 4: 1e-4}
 
 def student_lr(bits:int, # the student's narrower width (weights or activations), 1..8
