@@ -12,8 +12,8 @@ from fastai.vision.core import PILImage, PILImageBW, TensorImageBW
 from fastai.vision.augment import Resize
 
 # %% auto #0
-__all__ = ['FMNIST_DEBIAN', 'FMNIST_FILES', 'FMNIST_CLASSES', 'FMNIST_STATS', 'read_idx', 'fashion_mnist_arrays', 'IndexedImage',
-           'IndexedLabel', 'arrays_dls', 'fashion_mnist_dls', 'seed_dls', 'folder_dls']
+__all__ = ['FMNIST_DEBIAN', 'FMNIST_FILES', 'FMNIST_CLASSES', 'FMNIST_STATS', 'read_idx', 'fashion_mnist_arrays', 'ArrayImage',
+           'ArrayLabel', 'arrays_dls', 'fashion_mnist_dls', 'seed_dls', 'folder_dls']
 
 # %% ../nbs/00_data.ipynb #74eb15a2
 FMNIST_DEBIAN = Path('/usr/share/datasets/fashion-mnist') # where Debian's `dataset-fashion-mnist` puts the files
@@ -63,15 +63,16 @@ def fashion_mnist_arrays(path:Path|str=FMNIST_DEBIAN, # folder with the four IDX
     return dict(x_train=tr.data, y_train=tr.targets.to(torch.uint8), x_test=te.data, y_test=te.targets.to(torch.uint8))
 
 # %% ../nbs/00_data.ipynb #35fbf900
-class IndexedImage(Transform):
-    "Item `i` of a uint8 image tensor `imgs` (N,H,W) as a `TensorImageBW`"
-    def __init__(self, imgs): self.imgs = imgs
-    def encodes(self, i:int): return TensorImageBW(self.imgs[i][None])
+def _bw(t:Tensor)->TensorImageBW: return t if isinstance(t, TensorImageBW) else TensorImageBW(t[None] if t.dim() == 2 else t)
 
-class IndexedLabel(Transform):
-    "Class name of item `i`, from integer `labels` and `vocab`"
-    def __init__(self, labels, vocab): self.labels,self.vocab = labels,vocab
-    def encodes(self, i:int): return self.vocab[int(self.labels[i])]
+class ArrayImage(ItemTransform):
+    "The image of an item `(image, label)`, or an item that is an image: a uint8 (H,W) tensor as a `TensorImageBW`"
+    def encodes(self, o): return _bw(o[0] if isinstance(o, (tuple, list)) else o) # `ItemTransform` passes tuples as lists
+
+class ArrayLabel(ItemTransform):
+    "The class name of an item `(image, label)`, from its integer label and `vocab`"
+    def __init__(self, vocab): self.vocab = vocab
+    def encodes(self, o): return self.vocab[int(o[1])]
 
 # %% ../nbs/00_data.ipynb #50940c55
 def _subset(n, n_sub, seed, name='n_train'):
@@ -92,10 +93,9 @@ def arrays_dls(x_train:Tensor, # uint8 images (N,H,W) to train on
                **kwargs, # passed to `Datasets.dataloaders`
               )->DataLoaders:
     "`DataLoaders` from in-memory uint8 images, with labels or without"
-    def _ds(x, y):
-        tfms = [[IndexedImage(x)]]
-        if y is not None: tfms.append([IndexedLabel(y, vocab), Categorize(vocab=vocab, sort=False)])
-        return Datasets(L(range(len(x))), tfms=tfms)
+    def _ds(x, y): # the data lives in the items, which `learn.export()` drops (`new_empty`), not in the transforms, which it keeps
+        if y is None: return Datasets(list(x.unbind(0)), tfms=[[ArrayImage()]])
+        return Datasets(list(zip(x.unbind(0), y.tolist())), tfms=[[ArrayImage()], [ArrayLabel(vocab), Categorize(vocab=vocab, sort=False)]])
     norm = Normalize.from_stats(*stats, cuda=False) if stats else Normalize()
     tr,va = _ds(x_train, y_train),_ds(x_valid, y_valid)
     dls = DataLoaders(TfmdDL(tr, bs=bs, shuffle=True, drop_last=True, after_batch=[IntToFloatTensor(), norm], device=device, **kwargs),
