@@ -75,7 +75,7 @@ def calibrate(self:Quantizer, x:Tensor, # the weight, or a sample of the activat
     if rule == '3sigma' or not _has_range(self): return self.initialise(x)
     x = x.detach().float()
     if not torch.isfinite(x).all(): raise ValueError(f"cannot calibrate a {self.kind} quantizer from a tensor with NaN or inf")
-    if self.kind == 'act': self.signed.fill_(bool(x.min() < 0))
+    if self.kind == 'act': self.signed.fill_(bool(x.min() < 0)); self._signed = None
     r,signed = self._rows(x),bool(self.signed)
     if rule == 'minmax': l,u = minmax_range(r, signed)
     elif rule == 'percentile': l,u = percentile_range(r, signed)

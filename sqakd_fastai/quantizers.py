@@ -50,7 +50,7 @@ class Quantizer(nn.Module):
         if self.bits is None: raise ValueError("a Quantizer needs bits in 1..8; use no quantizer for full precision")
         if kind not in ('weight','act'): raise ValueError(f"kind must be 'weight' or 'act', got {kind!r}")
         self.granularity = check_granularity(granularity, kind)
-        self.kind,self._ready = kind,False
+        self.kind,self._ready,self._signed = kind,False,None
         self.register_buffer('initialised', torch.tensor(False))
         self.register_buffer('signed', torch.tensor(kind == 'weight'))
 
@@ -62,7 +62,7 @@ class Quantizer(nn.Module):
         "Set the range (and signedness, for activations) from a real tensor `x`"
         x = x.detach().float()
         if not torch.isfinite(x).all(): raise ValueError(f"cannot initialise a {self.kind} quantizer from a tensor with NaN or inf")
-        if self.kind == 'act': self.signed.fill_(bool(x.min() < 0))
+        if self.kind == 'act': self.signed.fill_(bool(x.min() < 0)); self._signed = None
         self.set_range(*self._init_range(self._rows(x)), x)
         return self
 
@@ -73,12 +73,18 @@ class Quantizer(nn.Module):
     @property
     def per_channel(self): return self.granularity == 'channel'
 
+    @property
+    def is_signed(self)->bool:
+        "`signed` as a Python bool, read once after it can change (initialise, load): the forward pass reads no tensor to branch on, so it can be traced (`torch.export`)"
+        if self._signed is None: self._signed = bool(self.signed)
+        return self._signed
+
     @torch.no_grad()
     def set_range(self, l:Tensor, u:Tensor, x:Tensor):
         "Set the range from one `(l, u)` per row of `_rows(x)`, and mark the quantizer initialised"
         shape = (x.shape[0],) + (1,)*(x.dim() - 1) if self.per_channel else ()
         self._set_range(l.reshape(shape), u.reshape(shape))
-        self.initialised.fill_(True); self._ready = True
+        self.initialised.fill_(True); self._ready,self._signed = True,None
         return self
 
     def _init_range(self, x): return calib_range(x, self.bits, bool(self.signed)) # the paper's rule, per row
@@ -102,7 +108,7 @@ class Quantizer(nn.Module):
                 t = state_dict.get(prefix + n)
                 if t is not None and t.shape != p.shape: p.data = torch.empty_like(t, device=p.device, dtype=p.dtype)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._ready = False # re-check the loaded `initialised` buffer on the next call
+        self._ready,self._signed = False,None # re-check the loaded `initialised` and `signed` buffers on the next call
 
     def extra_repr(self): return f"bits={self.bits}, kind={self.kind!r}" + (", granularity='channel'" if self.per_channel else '')
 
@@ -256,7 +262,7 @@ class PACTQuantizer(Quantizer):
 
     def quantize(self, x):
         a = self.alpha.abs().clamp_min(_EPS)
-        lo = -a if self.signed else torch.zeros_like(a)
+        lo = -a if self.is_signed else torch.zeros_like(a)
         y = torch.where(x >= a, a, torch.where(x <= lo, lo, x))  # gradient to alpha only where clipped
         ad,lod = a.detach(),lo.detach()
         return lod + (ad - lod)*round_levels((y - lod)/(ad - lod), self.levels)
@@ -272,7 +278,7 @@ class LSQQuantizer(Quantizer):
     @property
     def grid(self):
         "(Qn, Qp): the integer grid is [-Qn, Qp]"
-        if not self.signed: return 0, 2**self.bits - 1
+        if not self.is_signed: return 0, 2**self.bits - 1
         return (1, 1) if self.bits == 1 else (2**(self.bits-1), 2**(self.bits-1) - 1)
 
     def _init_range(self, x): # LSQ's own rule, per row; as a range: (-Qn·s, Qp·s)
@@ -294,7 +300,7 @@ class LSQQuantizer(Quantizer):
         g = 1/math.sqrt(n*qp)
         s = (self.step*g + (self.step - self.step*g).detach()).abs().clamp_min(_EPS)
         v = (x/s).clamp(-qn, qp)
-        if self.signed and self.bits == 1: q = torch.where(v >= 0, 1., -1.) + (v - v.detach()) # sign, with the STE gradient
+        if self.is_signed and self.bits == 1: q = torch.where(v >= 0, 1., -1.) + (v - v.detach()) # sign, with the STE gradient
         else: q = RoundSTE.apply(v)
         return q*s
 
@@ -324,7 +330,7 @@ class DoReFaQuantizer(Quantizer):
             m = t.abs().amax(dims, keepdim=True).clamp_min(_EPS)
             return m*(2*round_levels((t/m + 1)/2, self.levels) - 1)
         c = self.clip
-        if self.signed: return c*(2*round_levels(((x/c).clamp(-1, 1) + 1)/2, self.levels) - 1)
+        if self.is_signed: return c*(2*round_levels(((x/c).clamp(-1, 1) + 1)/2, self.levels) - 1)
         return c*round_levels((x/c).clamp(0, 1), self.levels)
 
 # %% ../nbs/01_quantizers.ipynb #22e9f537
