@@ -135,7 +135,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
         curves[f'{tag} student'] = sl.recorder
         report = quant_report(sl.model, x[:1])
         reports.append(report.assign(student=tag)[['student', *report.columns]])
-        fn = export_quantized(sl.model, out/f"student_w{wb or 32}a{ab or 32}_{method}.sqakd")
+        fn = export_quantized(sl.model, out/f"student_w{wb or 32}a{ab or 32}_{method}.sqakd", x[:2]) # traced on two images, any batch size after
         rows.append(dict(model=f"{tag} {method} {'SQuaT' if feature_weight else 'SQAKD'} student", w_bits=wb or 32, a_bits=ab or 32, method=method,
                          **evaluate(sl.model, t_model, eval_dl), fp32_bytes=int(report.fp32_bytes.iloc[-1]),
                          packed_bytes=int(report.packed_bytes.iloc[-1]), file_bytes=fn.stat().st_size, train_seconds=round(s_time, 1)))

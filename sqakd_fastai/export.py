@@ -2,10 +2,11 @@
 
 # %% ../nbs/06_export.ipynb #0ba74f1c
 from __future__ import annotations
-import io, json, math, pickle, zlib, hashlib, struct
+import io, json, math, operator, pickle, zlib, hashlib, struct, warnings
 from pathlib import Path
 from copy import deepcopy
 import torch, torch.nn as nn
+from torch import Tensor
 import pandas as pd
 from fastcore.all import *
 from fastai.learner import Learner
@@ -14,8 +15,8 @@ from .quantizers import *
 from .quantizers import _EPS
 
 # %% auto #0
-__all__ = ['pack_codes', 'unpack_codes', 'decode', 'PackedWeight', 'packed_model', 'export_quantized', 'load_quantized',
-           'quant_report']
+__all__ = ['pack_codes', 'unpack_codes', 'decode', 'PackedWeight', 'packed_model', 'quant_report', 'export_quantized',
+           'load_quantized']
 
 # %% ../nbs/06_export.ipynb #2530258c
 _BIT = 2**torch.arange(8, dtype=torch.int64) # the value of each bit of a byte, least significant first
@@ -39,8 +40,12 @@ def unpack_codes(packed:Tensor, # bytes from `pack_codes`
     "The `n` codes that `pack_codes` packed into `packed`"
     if packed.dtype != torch.uint8 or packed.dim() != 1: raise ValueError(f"packed codes must be a 1-d uint8 tensor, got {packed.dtype} of shape {tuple(packed.shape)}")
     if len(packed) != math.ceil(n*bits/8): raise ValueError(f"{len(packed)} bytes cannot hold exactly {n} codes of {bits} bits (need {math.ceil(n*bits/8)})")
-    b = ((packed.to(torch.int64)[:,None] >> torch.arange(8, device=packed.device)) & 1).reshape(-1)[:n*bits]
-    return (b.reshape(n, bits) << torch.arange(bits, device=packed.device)).sum(1).to(torch.uint8)
+    bit = _BIT.to(packed.device) # integer division and remainder, not shifts: ONNX shifts only unsigned types, and the graph runs in int64
+    if 8 % bits == 0: # whole codes in each byte (1, 2, 4, 8 bits): one lookup in a 256-row table of each byte's codes
+        lut = torch.arange(256, device=packed.device)[:,None] // bit[::bits] % 2**bits
+        return lut[packed.to(torch.int64)].reshape(-1)[:n].to(torch.uint8)
+    b = (packed.to(torch.int64)[:,None] // bit % 2).reshape(-1)[:n*bits] # codes across byte boundaries: bit by bit
+    return (b.reshape(n, bits)*bit[:bits]).sum(1).to(torch.uint8)
 
 # %% ../nbs/06_export.ipynb #0878edfc
 @patch
@@ -131,75 +136,12 @@ def packed_model(model:nn.Module)->nn.Module:
         del layer.weight; layer.register_parameter('weight', None)
     return m
 
-# %% ../nbs/06_export.ipynb #ade9978a
-_MAGIC,_VERSION = b'SQAKDQ\x00',1
-
-def _tensors(m):
-    "Every parameter and buffer of `m` (persistent or not), by name, tied ones once"
-    return dict(list(m.named_parameters()) + list(m.named_buffers()))
-
-def _raw(t): return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-
-def export_quantized(model:nn.Module|Learner, # a quantized (trained) model, or a `Learner` holding one
-                     fname:Path|str, # the file to write
-                    )->Path: # the path written
-    "Write `model` with bit-packed quantized weights into one file, for `load_quantized`"
-    if isinstance(model, Learner): model = model.model
-    m = packed_model(model)
-    ts = _tensors(m)
-    index,data = [],[]
-    for name,t in ts.items():
-        b = _raw(t); data.append(b)
-        index.append(dict(name=name, dtype=str(t.dtype).replace('torch.', ''), shape=list(t.shape), nbytes=len(b)))
-    structure = zlib.compress(pickle.dumps(m.to('meta')), 9) # our own copy: its data is in `data` already
-    body = structure + b''.join(data)
-    header = zlib.compress(json.dumps(dict(index=index, structure_bytes=len(structure), body_bytes=len(body),
-                                           sha256=hashlib.sha256(body).hexdigest(), torch=torch.__version__)).encode(), 9)
-    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
-    fname.write_bytes(_MAGIC + bytes([_VERSION]) + struct.pack('<Q', len(header)) + header + body)
-    return fname
-
-# %% ../nbs/06_export.ipynb #f051f9a7
-@patch
-def export_quantized(self:Learner, fname:Path|str='quantized.sqakd')->Path:
-    "Write this learner's quantized model with bit-packed weights (to `self.path/fname`); see `load_quantized`"
-    return export_quantized(self.model, self.path/fname)
-
-# %% ../nbs/06_export.ipynb #522501e8
-def _fail(fname, why): raise ValueError(f"{fname}: {why}")
-
-def load_quantized(fname:Path|str, # a file written by `export_quantized`
-                   device:str|torch.device='cpu', # where to put the model
-                  )->nn.Module: # the quantized model, in eval mode
-    "The model written by `export_quantized`, with its packed weights; needs no Learner and no data"
-    fname = Path(fname)
-    if not fname.is_file(): raise FileNotFoundError(f"{fname}: no such file")
-    raw = fname.read_bytes()
-    n = len(_MAGIC)
-    if raw[:n] != _MAGIC: _fail(fname, "not a sqakd_fastai quantized model (written by `export_quantized`): it does not start with the format's magic bytes")
-    if len(raw) < n + 9: _fail(fname, "truncated: the file ends inside its header")
-    if raw[n] != _VERSION: _fail(fname, f"format version {raw[n]}, but this sqakd_fastai reads version {_VERSION}: upgrade sqakd_fastai")
-    (hl,) = struct.unpack('<Q', raw[n+1:n+9])
-    try: header = json.loads(zlib.decompress(raw[n+9:n+9+hl]))
-    except (ValueError, zlib.error): _fail(fname, "truncated or corrupt: its header is not readable")
-    body = raw[n+9+hl:]
-    if len(body) != header['body_bytes']: _fail(fname, f"truncated or padded: {len(body)} bytes of data where the header says {header['body_bytes']}")
-    if hashlib.sha256(body).hexdigest() != header['sha256']: _fail(fname, "corrupt: its contents do not match the checksum written with it")
-    sb = header['structure_bytes']
-    try: m = pickle.loads(zlib.decompress(body[:sb]))
-    except (ImportError, AttributeError) as e: _fail(fname, f"its model needs a class that cannot be imported here: {e}")
-    m = m.to_empty(device='cpu')
-    ts,off = _tensors(m),sb
-    if [e['name'] for e in header['index']] != list(ts): _fail(fname, "its tensors do not match its module structure")
-    for e in header['index']:
-        t = ts[e['name']]
-        if t.numel()*t.element_size() != e['nbytes']: _fail(fname, f"tensor {e['name']} has {e['nbytes']} bytes for a {tuple(t.shape)} {t.dtype}")
-        if e['nbytes']:
-            with torch.no_grad(): t.view(-1).view(torch.uint8).copy_(torch.frombuffer(bytearray(body[off:off+e['nbytes']]), dtype=torch.uint8))
-        off += e['nbytes']
-    return m.to(device).eval()
-
 # %% ../nbs/06_export.ipynb #ec6147df
+def _example(learn:Learner):
+    "One input batch of a Learner: from its validation set, or its training set when that is empty"
+    b = learn.dls.valid.one_batch() if len(learn.dls.valid) else learn.dls.train.one_batch()
+    return b[:learn.dls.n_inp]
+
 def _weight_shape(m): return tuple(m.weight.shape) if m.weight is not None else m.weight_quantizer.shape
 
 def _n_tables(q, shape):
@@ -227,10 +169,10 @@ def quant_report(model:nn.Module|Learner, # a model (quantized or not, packed or
     "Per layer: parameters, bits, FP32 and packed bytes, MACs and BOPs of one sample; plus other parameters and a total"
     if isinstance(model, Learner):
         learn,model = model,model.model
-        if xb is None:
-            b = learn.dls.valid.one_batch() if len(learn.dls.valid) else learn.dls.train.one_batch()
-            xb = b[:learn.dls.n_inp]
+        if xb is None: xb = _example(learn)
     if not isinstance(model, nn.Module): raise TypeError(f"expected an nn.Module or a Learner, got {type(model).__name__}")
+    if isinstance(model, torch.fx.GraphModule) and model.meta.get('quant_report'): # a loaded file: the table written with it
+        return pd.DataFrame(model.meta['quant_report']).astype({'w_bits': 'Int64', 'a_bits': 'Int64'})
     if xb is None: raise ValueError("quant_report needs an input batch `xb` to count MACs (a Learner gives its own)")
     xb = tuple(xb) if isinstance(xb, (tuple, list)) else (xb,)
     layers = {n: m for n,m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))}
@@ -257,3 +199,262 @@ def quant_report(model:nn.Module|Learner, # a model (quantized or not, packed or
     total = df[['params', 'fp32_bytes', 'packed_bytes', 'macs', 'bops']].sum()
     df.loc[len(df)] = dict(layer='total', type='', w_bits=pd.NA, a_bits=pd.NA, **total)
     return df
+
+# %% ../nbs/06_export.ipynb #ade9978a
+_MAGIC,_VERSION = b'SQAKDQ\x00',2 # version 1: a pickled module structure (read only with `trusted=True`); 2: the graph as JSON
+
+def _tensors(m):
+    "Every parameter and buffer of `m` (persistent or not), by name, tied ones once"
+    return dict(list(m.named_parameters()) + list(m.named_buffers()))
+
+def _raw(t): return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+def _plain(xb):
+    "The input batch as a tuple of plain CPU tensors (fastai's tensor subclasses stripped), at least 2 samples so the batch size is not traced as 1"
+    xb = tuple(xb) if isinstance(xb, (tuple, list)) else (xb,)
+    if not xb or not all(isinstance(x, Tensor) for x in xb): raise TypeError("the input batch `xb` must be a tensor or a tuple of tensors")
+    xb = tuple(x.detach().as_subclass(Tensor).cpu() for x in xb)
+    return tuple(torch.cat([x, x]) if x.dim() and len(x) == 1 else x for x in xb)
+
+# %% ../nbs/06_export.ipynb #35019ce3
+_PY_OPS = {f'operator.{n}': getattr(operator, n) for n in ('getitem', 'add', 'sub', 'mul', 'floordiv', 'truediv', 'mod', 'neg')} # size arithmetic of a free batch dimension
+_DTYPES = {str(d).split('.')[-1]: d for d in (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8, torch.int8,
+                                               torch.int16, torch.int32, torch.int64, torch.bool)}
+_LAYOUTS = {'strided': torch.strided}
+_FORMATS = {str(f).split('.')[-1]: f for f in (torch.contiguous_format, torch.channels_last, torch.preserve_format)}
+
+def _op_name(t)->str:
+    "The name a graph target is written under: `aten::name.overload`, or `operator.name`"
+    if isinstance(t, torch._ops.OpOverload) and t.namespace == 'aten': return f"{t._schema.name}.{t._overloadname}"
+    for k,f in _PY_OPS.items():
+        if t is f: return k
+    raise ValueError(f"the traced model calls {t!r}, which the deploy format does not allow (ATen operators and size arithmetic only)")
+
+def _op(name:str):
+    "The operator named `name` in a file: an ATen `OpOverload` or one of `_PY_OPS`, nothing else"
+    if name in _PY_OPS: return _PY_OPS[name]
+    ns,_,rest = str(name).partition('::'); op,_,ov = rest.partition('.')
+    if ns != 'aten' or not op.isidentifier() or not ov.isidentifier(): raise ValueError(f"operator {name!r} is not an ATen operator")
+    try: f = getattr(getattr(torch.ops.aten, op), ov)
+    except (AttributeError, RuntimeError): raise ValueError(f"unknown ATen operator {name!r}") from None
+    if not isinstance(f, torch._ops.OpOverload): raise ValueError(f"{name!r} is not an ATen operator")
+    return f
+
+def _enc(a, ids:dict):
+    "Graph argument `a` as JSON: nodes by index, tuples, dtypes, devices, layouts, memory formats tagged"
+    if isinstance(a, torch.fx.Node): return {'node': ids[a]}
+    if isinstance(a, float) and not math.isfinite(a): return {'float': repr(a)}
+    if a is None or isinstance(a, (bool, int, float, str)): return a
+    if isinstance(a, list): return [_enc(o, ids) for o in a]
+    if isinstance(a, tuple): return {'tuple': [_enc(o, ids) for o in a]}
+    if isinstance(a, dict): return {'dict': {str(k): _enc(v, ids) for k,v in a.items()}}
+    for k,d in (('dtype', _DTYPES), ('layout', _LAYOUTS), ('memory_format', _FORMATS)):
+        for n,v in d.items():
+            if a is v: return {k: n}
+    if isinstance(a, torch.device): return {'device': a.type}
+    raise ValueError(f"the traced graph has an argument of type {type(a).__name__} ({a!r}), which the deploy format cannot write")
+
+def _dec(a, nodes:list, device):
+    "The graph argument written by `_enc`; devices become `device`; anything else is refused"
+    if a is None or isinstance(a, (bool, int, float, str)): return a
+    if isinstance(a, list): return [_dec(o, nodes, device) for o in a]
+    if isinstance(a, dict) and len(a) == 1:
+        (k,v), = a.items()
+        if k == 'node' and type(v) is int and 0 <= v < len(nodes): return nodes[v]
+        if k == 'tuple' and isinstance(v, list): return tuple(_dec(o, nodes, device) for o in v)
+        if k == 'dict' and isinstance(v, dict): return {kk: _dec(o, nodes, device) for kk,o in v.items()}
+        if k == 'float' and v in ('inf', '-inf', 'nan'): return float(v)
+        if k == 'device' and isinstance(v, str): return torch.device(device)
+        for kk,d in (('dtype', _DTYPES), ('layout', _LAYOUTS), ('memory_format', _FORMATS)):
+            if k == kk and isinstance(v, str) and v in d: return d[v]
+    raise ValueError(f"an argument of its graph is not one the format knows: {str(a)[:80]}")
+
+def _qualname_ok(name)->bool: return isinstance(name, str) and all((p.isidentifier() and not p.startswith('__')) or p.isdigit() for p in name.split('.'))
+
+# %% ../nbs/06_export.ipynb #0d2d7a7b
+def _trace(m:nn.Module, xb:tuple)->torch.fx.GraphModule:
+    "`m` traced by `torch.export` on `xb`, the batch dimension left free where the model allows it, as a flat `GraphModule`"
+    with torch.no_grad(): m(*xb) # quantizers cache their Python-side flags (`_ready`, `is_signed`): the trace reads no tensor to branch on
+    batch = torch.export.Dim('batch', min=1)
+    try: ep = torch.export.export(m, xb, dynamic_shapes=tuple({0: batch} if x.dim() else None for x in xb), strict=False)
+    except Exception as e: # the model's code fixes the batch size (e.g. a reshape to it): trace it at this one
+        warnings.warn(f"the batch size could not be left free ({type(e).__name__}): the exported model takes batches of {len(xb[0])} only")
+        ep = torch.export.export(m, xb, strict=False)
+    return ep.module()
+
+def _graph_json(gm:torch.fx.GraphModule)->tuple:
+    "(nodes, tensors): the graph of `gm` as JSON-ready nodes, and the tensors it reads, by name"
+    nodes,ids,tensors = [],{},{}
+    for n in gm.graph.nodes:
+        if n.op == 'call_module' and n.target == '_guards_fn': continue # torch.export's check of the input shapes: computes nothing
+        if n.op == 'call_function' and str(n.target).startswith('aten._assert') and not n.users: continue # checks of the traced dtypes: compute nothing
+        if n.op == 'placeholder': d = dict(op='input')
+        elif n.op == 'get_attr':
+            t = operator.attrgetter(n.target)(gm)
+            if not isinstance(t, Tensor): raise ValueError(f"the traced graph reads {n.target}, a {type(t).__name__}, not a tensor")
+            tensors[n.target] = t; d = dict(op='tensor', name=n.target)
+        elif n.op == 'call_function': d = dict(op='call', target=_op_name(n.target), args=_enc(n.args, ids), kwargs=_enc(n.kwargs, ids))
+        elif n.op == 'output': d = dict(op='output', args=_enc(tuple(n.args[0]), ids))
+        else: raise ValueError(f"the traced graph calls {n.op} {n.target}, which the deploy format cannot write")
+        ids[n] = len(nodes); nodes.append(d)
+    return nodes,tensors
+
+def _report_rows(m, xb)->list:
+    "`quant_report` of `m` on `xb` as JSON-ready rows"
+    df = quant_report(m, xb)
+    return [{k: (None if pd.isna(v) else v.item() if hasattr(v, 'item') else v) for k,v in r.items()} for r in df.to_dict('records')]
+
+def export_quantized(model:nn.Module|Learner, # a quantized (trained) model, or a `Learner` holding one
+                     fname:Path|str, # the file to write
+                     xb:Tensor|tuple|None=None, # one input batch to trace the model on (a Learner gives its own)
+                    )->Path: # the path written
+    "Write `model` with bit-packed quantized weights, as a graph and raw tensors (no pickle), into one file for `load_quantized`"
+    if isinstance(model, Learner):
+        if xb is None: xb = _example(model)
+        model = model.model
+    m = packed_model(model)
+    if xb is None: raise ValueError("export_quantized needs one input batch `xb` to trace a model on (a Learner gives its own)")
+    xb = _plain(xb)
+    with torch.no_grad(): y = m(*xb)
+    single = isinstance(y, Tensor)
+    if not single and not (isinstance(y, (tuple, list)) and all(isinstance(o, Tensor) for o in y)):
+        raise ValueError(f"the model returns a {type(y).__name__}: the deploy format holds models that return a tensor or a tuple of tensors")
+    nodes,ts = _graph_json(_trace(m, xb))
+    index,data = [],[]
+    for name,t in ts.items():
+        b = _raw(t); data.append(b)
+        index.append(dict(name=name, dtype=str(t.dtype).replace('torch.', ''), shape=list(t.shape), nbytes=len(b)))
+    body = b''.join(data)
+    header = zlib.compress(json.dumps(dict(format='sqakd graph', nodes=nodes, single=single, n_inputs=len(xb), index=index,
+                                           report=_report_rows(m, xb), body_bytes=len(body), sha256=hashlib.sha256(body).hexdigest(),
+                                           torch=torch.__version__)).encode(), 9)
+    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
+    fname.write_bytes(_MAGIC + bytes([_VERSION]) + struct.pack('<Q', len(header)) + header + body)
+    return fname
+
+# %% ../nbs/06_export.ipynb #f051f9a7
+@patch
+def export_quantized(self:Learner, fname:Path|str='quantized.sqakd', xb=None)->Path:
+    "Write this learner's quantized model with bit-packed weights (to `self.path/fname`), traced on one of its batches; see `load_quantized`"
+    return export_quantized(self.model, self.path/fname, _example(self) if xb is None else xb)
+
+# %% ../nbs/06_export.ipynb #522501e8
+def _fail(fname, why): raise ValueError(f"{fname}: {why}")
+
+def _put(root:nn.Module, name:str, t:Tensor):
+    "Register `t` as buffer `name` (a dotted path) of `root`, creating empty modules on the way"
+    *path,last = name.split('.')
+    m = root
+    for p in path:
+        if p not in m._modules: m.add_module(p, nn.Module())
+        m = m._modules[p]
+    m.register_buffer(last, t)
+
+def _read_tensors(fname, index, body)->dict:
+    "The raw tensors of a file's body, checked against its index"
+    ts,off = {},0
+    for e in index:
+        name,dt,shape,nb = e.get('name'),_DTYPES.get(e.get('dtype')),e.get('shape'),e.get('nbytes')
+        if not _qualname_ok(name) or dt is None or not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape) or type(nb) is not int:
+            _fail(fname, f"its tensor index has a bad entry: {str(e)[:80]}")
+        if math.prod(shape)*dt.itemsize != nb: _fail(fname, f"tensor {name} has {nb} bytes for a {tuple(shape)} {dt}")
+        if off + nb > len(body): _fail(fname, "truncated: its data ends before its last tensor")
+        ts[name] = torch.frombuffer(bytearray(body[off:off+nb]), dtype=torch.uint8).view(dt).reshape(shape) if nb else torch.empty(shape, dtype=dt)
+        off += nb
+    return ts
+
+def _build(fname, h:dict, ts:dict, device)->torch.fx.GraphModule:
+    "The `GraphModule` a version-2 header describes, reading `ts`"
+    root,g,nodes = nn.Module(),torch.fx.Graph(),[]
+    try:
+        for name,t in ts.items(): _put(root, name, t)
+    except (KeyError, TypeError) as e: _fail(fname, f"its tensor names clash: {e}")
+    out = None
+    for i,d in enumerate(h.get('nodes') or []):
+        op = d.get('op') if isinstance(d, dict) else None
+        if out is not None: _fail(fname, "its graph goes on after its output")
+        if op == 'input': n = g.placeholder(f'x{i}')
+        elif op == 'tensor':
+            if d.get('name') not in ts: _fail(fname, f"its graph reads a tensor it does not hold: {str(d.get('name'))[:60]}")
+            n = g.get_attr(d['name'])
+        elif op in ('call', 'output'):
+            try: args,kwargs,f = _dec(d.get('args'), nodes, device),_dec(d.get('kwargs', {'dict': {}}), nodes, device),_op(d.get('target')) if op == 'call' else None
+            except ValueError as e: _fail(fname, str(e))
+            if not isinstance(args, tuple) or not isinstance(kwargs, dict): _fail(fname, "a node of its graph has malformed arguments")
+            if op == 'call': n = g.call_function(f, args, kwargs)
+            else: n = out = g.output(args[0] if h.get('single') and len(args) == 1 else args)
+        else: _fail(fname, f"its graph has a node of unknown kind {str(op)[:40]!r}")
+        nodes.append(n)
+    if out is None: _fail(fname, "its graph has no output")
+    g.lint()
+    return torch.fx.GraphModule(root, g)
+
+def _header(fname:Path)->tuple:
+    "(version, header, body) of a file of ours, its framing and checksum verified"
+    if not fname.is_file(): raise FileNotFoundError(f"{fname}: no such file")
+    raw = fname.read_bytes()
+    n = len(_MAGIC)
+    if raw[:n] != _MAGIC: _fail(fname, "not a sqakd_fastai quantized model (written by `export_quantized`): it does not start with the format's magic bytes")
+    if len(raw) < n + 9: _fail(fname, "truncated: the file ends inside its header")
+    if raw[n] > _VERSION: _fail(fname, f"format version {raw[n]}, but this sqakd_fastai reads versions up to {_VERSION}: upgrade sqakd_fastai")
+    (hl,) = struct.unpack('<Q', raw[n+1:n+9])
+    try: header = json.loads(zlib.decompress(raw[n+9:n+9+hl]))
+    except (ValueError, zlib.error): _fail(fname, "truncated or corrupt: its header is not readable")
+    if not isinstance(header, dict): _fail(fname, "corrupt: its header is not a table")
+    body = raw[n+9+hl:]
+    if len(body) != header.get('body_bytes'): _fail(fname, f"truncated or padded: {len(body)} bytes of data where the header says {header.get('body_bytes')}")
+    if hashlib.sha256(body).hexdigest() != header.get('sha256'): _fail(fname, "corrupt: its contents do not match the checksum written with it")
+    return raw[n],header,body
+
+def _load_v1(fname, h, body, device):
+    "A version-1 file: its pickled module structure, then its raw tensors (only behind `trusted=True`)"
+    sb = h['structure_bytes']
+    try: m = pickle.loads(zlib.decompress(body[:sb]))
+    except (ImportError, AttributeError) as e: _fail(fname, f"its model needs a class that cannot be imported here: {e}")
+    m = m.to_empty(device='cpu')
+    ts,off = _tensors(m),sb
+    if [e['name'] for e in h['index']] != list(ts): _fail(fname, "its tensors do not match its module structure")
+    for e in h['index']:
+        t = ts[e['name']]
+        if t.numel()*t.element_size() != e['nbytes']: _fail(fname, f"tensor {e['name']} has {e['nbytes']} bytes for a {tuple(t.shape)} {t.dtype}")
+        if e['nbytes']:
+            with torch.no_grad(): t.view(-1).view(torch.uint8).copy_(torch.frombuffer(bytearray(body[off:off+e['nbytes']]), dtype=torch.uint8))
+        off += e['nbytes']
+    return m.to(device).eval()
+
+def _fold(gm:torch.fx.GraphModule):
+    "Compute once every node that reads stored tensors only (the decoding of the packed weights), keep the results, drop what they replace"
+    env,k = {},0
+    for n in gm.graph.nodes:
+        if n.op == 'get_attr': env[n] = operator.attrgetter(n.target)(gm)
+        elif n.op == 'call_function' and all(a in env for a in n.all_input_nodes):
+            env[n] = n.target(*torch.fx.node.map_arg(n.args, env.get), **torch.fx.node.map_arg(n.kwargs, env.get))
+    for n in list(gm.graph.nodes):
+        if n.op == 'call_function' and n in env and isinstance(env[n], Tensor) and any(u not in env for u in n.users):
+            gm.register_buffer(f'_decoded{k}', env[n])
+            with gm.graph.inserting_before(n): n.replace_all_uses_with(gm.graph.get_attr(f'_decoded{k}'))
+            k += 1
+    gm.graph.eliminate_dead_code()
+    used = {n.target for n in gm.graph.nodes if n.op == 'get_attr'}
+    for name,_ in list(gm.named_buffers()):
+        if name not in used: mod,_,leaf = name.rpartition('.'); delattr(gm.get_submodule(mod), leaf)
+    gm.recompile()
+    return gm
+
+def load_quantized(fname:Path|str, # a file written by `export_quantized`
+                   device:str|torch.device='cpu', # where to put the model
+                   cache_weights:bool=False, # decode the packed weights once and keep them (faster calls; the weights then take their FP32 size in memory)
+                   trusted:bool=False, # read a version-1 file, which holds a pickle: only for a file you wrote yourself
+                  )->nn.Module: # the quantized model as a `torch.fx.GraphModule`, in eval mode
+    "The model written by `export_quantized`, with the same outputs; unpickles nothing and needs neither the model's class, nor a Learner, nor data"
+    fname = Path(fname)
+    version,h,body = _header(fname)
+    if version == 1:
+        if not trusted: _fail(fname, "format version 1 holds a pickled module, which could run code when loaded: export it again with this "
+                                     "sqakd_fastai, or pass `trusted=True` if you wrote the file yourself")
+        return _load_v1(fname, h, body, device)
+    if version != _VERSION or h.get('format') != 'sqakd graph': _fail(fname, f"unknown format version {version}")
+    gm = _build(fname, h, _read_tensors(fname, h.get('index') or [], body), device)
+    gm.meta['quant_report'] = h.get('report')
+    if cache_weights: _fold(gm)
+    return gm.to(device).eval()
