@@ -2,6 +2,7 @@
 
 # %% ../nbs/03a_evaluation.ipynb #af44580b
 from __future__ import annotations
+import itertools
 import torch, torch.nn as nn
 from fastcore.all import *
 from fastai.torch_core import to_device
@@ -20,7 +21,7 @@ def evaluate(student:nn.Module, # the model to evaluate
     modes = student.training,teacher.training
     student.eval(); teacher.eval()
     n,correct,agree,kl,labeled = 0,0,0,0.,True
-    dev = next(student.parameters()).device
+    dev = next(itertools.chain(student.parameters(), student.buffers())).device # a loaded deploy file may hold buffers only
     try:
         for b in dl:
             b = to_device(b, dev)

@@ -323,7 +323,7 @@ def export_quantized(model:nn.Module|Learner, # a quantized (trained) model, or 
     index,data = [],[]
     for name,t in ts.items():
         b = _raw(t); data.append(b)
-        index.append(dict(name=name, dtype=str(t.dtype).replace('torch.', ''), shape=list(t.shape), nbytes=len(b)))
+        index.append(dict(name=name, dtype=str(t.dtype).replace('torch.', ''), shape=list(t.shape), nbytes=len(b), param=isinstance(t, nn.Parameter)))
     body = b''.join(data)
     header = zlib.compress(json.dumps(dict(format='sqakd graph', nodes=nodes, single=single, n_inputs=len(xb), index=index,
                                            report=_report_rows(m, xb), body_bytes=len(body), sha256=hashlib.sha256(body).hexdigest(),
@@ -341,14 +341,15 @@ def export_quantized(self:Learner, fname:Path|str='quantized.sqakd', xb=None)->P
 # %% ../nbs/06_export.ipynb #522501e8
 def _fail(fname, why): raise ValueError(f"{fname}: {why}")
 
-def _put(root:nn.Module, name:str, t:Tensor):
-    "Register `t` as buffer `name` (a dotted path) of `root`, creating empty modules on the way"
+def _put(root:nn.Module, name:str, t:Tensor, param:bool=False):
+    "Register `t` as buffer `name` (a dotted path) of `root`, or as a frozen parameter, creating empty modules on the way"
     *path,last = name.split('.')
     m = root
     for p in path:
         if p not in m._modules: m.add_module(p, nn.Module())
         m = m._modules[p]
-    m.register_buffer(last, t)
+    if param and t.is_floating_point(): m.register_parameter(last, nn.Parameter(t, requires_grad=False))
+    else: m.register_buffer(last, t)
 
 def _read_tensors(fname, index, body)->dict:
     "The raw tensors of a file's body, checked against its index"
@@ -367,7 +368,8 @@ def _build(fname, h:dict, ts:dict, device)->torch.fx.GraphModule:
     "The `GraphModule` a version-2 header describes, reading `ts`"
     root,g,nodes = nn.Module(),torch.fx.Graph(),[]
     try:
-        for name,t in ts.items(): _put(root, name, t)
+        params = {e.get('name') for e in h.get('index') or [] if isinstance(e, dict) and e.get('param') is True}
+        for name,t in ts.items(): _put(root, name, t, name in params)
     except (KeyError, TypeError) as e: _fail(fname, f"its tensor names clash: {e}")
     out = None
     for i,d in enumerate(h.get('nodes') or []):
@@ -436,7 +438,7 @@ def _fold(gm:torch.fx.GraphModule):
             k += 1
     gm.graph.eliminate_dead_code()
     used = {n.target for n in gm.graph.nodes if n.op == 'get_attr'}
-    for name,_ in list(gm.named_buffers()):
+    for name,_ in list(gm.named_buffers()) + list(gm.named_parameters()):
         if name not in used: mod,_,leaf = name.rpartition('.'); delattr(gm.get_submodule(mod), leaf)
     gm.recompile()
     return gm
