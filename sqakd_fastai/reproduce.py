@@ -27,8 +27,9 @@ from .models import *
 from .evaluation import evaluate
 
 # %% auto #0
-__all__ = ['START_CONFIGS', 'LR_CONFIGS', 'fit_cos', 'train_teacher', 'train_student', 'compare', 'claim_table', 'plot_claim',
-           'starting_points', 'start_table', 'lr_sweep', 'sweep_table', 'cifar10_dls', 'sqakd_cifar10']
+__all__ = ['START_CONFIGS', 'LR_CONFIGS', 'fit_cos', 'train_teacher', 'student_learner', 'train_student', 'compare',
+           'claim_table', 'plot_claim', 'starting_points', 'start_table', 'lr_sweep', 'sweep_table', 'start_to_end',
+           'cifar10_dls', 'sqakd_cifar10']
 
 # %% ../nbs/08_reproduce.ipynb #3399a6d4
 def fit_cos(learn:Learner, epochs:int, lr:float, cbs=None):
@@ -70,6 +71,20 @@ def train_teacher(model:nn.Module, # the full-precision model, trained in place
     return learn
 
 # %% ../nbs/08_reproduce.ipynb #db7f7d25
+def student_learner(teacher:nn.Module, # the trained full-precision model: teacher, and start of the student
+                    dls, # `DataLoaders`; labeled for `mode='qat'`
+                    bits:int=2, # weight and activation bits
+                    method:str='ewgs', # quantizer
+                    mode:str='sqakd', # 'sqakd' (KD, no labels) or 'qat' (cross-entropy on labels, no teacher)
+                    wd:float=1e-4, # coupled L2 weight decay (the authors' 1e-4 on CIFAR-10)
+                    **kwargs, # passed to `quantize_learner`
+                   )->Learner:
+    "A quantized copy of `teacher` set up for SQAKD or for QAT alone (Adam with coupled L2), before any training"
+    if mode not in ('sqakd', 'qat'): raise ValueError(f"mode must be 'sqakd' or 'qat', got {mode!r}")
+    loss = dict(kd_weight=1., ce_weight=0.) if mode == 'sqakd' else dict(kd_weight=0., ce_weight=1.)
+    learn = Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat(), opt_func=partial(Adam, decouple_wd=False), wd=wd)
+    return learn.quantize(bits, method=method, teacher=teacher, **loss, **kwargs)
+
 def train_student(teacher:nn.Module, # the trained full-precision model: teacher, and start of the student
                   dls, # `DataLoaders`; labeled for `mode='qat'`
                   bits:int=2, # weight and activation bits
@@ -82,10 +97,7 @@ def train_student(teacher:nn.Module, # the trained full-precision model: teacher
                   **kwargs, # passed to `quantize_learner`
                  )->Learner:
     "A quantized copy of `teacher`, trained by SQAKD or by QAT alone; keeps the best validation epoch"
-    if mode not in ('sqakd', 'qat'): raise ValueError(f"mode must be 'sqakd' or 'qat', got {mode!r}")
-    loss = dict(kd_weight=1., ce_weight=0.) if mode == 'sqakd' else dict(kd_weight=0., ce_weight=1.)
-    learn = Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat(), opt_func=partial(Adam, decouple_wd=False), wd=wd)
-    learn.quantize(bits, method=method, teacher=teacher, **loss, **kwargs)
+    learn = student_learner(teacher, dls, bits, method, mode, wd, **kwargs)
     with _quiet(learn, quiet): fit_cos(learn, epochs, lr, cbs=_best(learn, 'valid_loss'))
     return learn
 
@@ -98,10 +110,11 @@ def compare(arch:str|Callable, # a name in `ARCHS`, or a function `(c_in, n_out)
             extra_bits:int=4, # the width of the other methods
             teacher_epochs:int=10, # at most (early stopping on validation accuracy)
             epochs:int=3, # student epochs
-            lr:float=1e-3, # student peak learning rate
+            lr:float|None=None, # student peak learning rate; None: `student_lr(bits)`, the documented recipe
             teacher_lr:float=5e-3, # teacher peak learning rate
             seed:int=42, # random seed, set before every run (`seed_dls`: the DataLoaders' shuffle order too)
             quiet:bool=True, # no per-epoch bars and tables (one bar over the runs)
+            **kwargs, # `quantize_learner` options of every student (e.g. `w_granularity='channel'`)
            )->pd.DataFrame:
     "Test accuracy of the FP teacher and of QAT-alone and SQAKD students at each width; one row per model"
     name = arch if isinstance(arch, str) else getattr(arch, '__name__', 'model')
@@ -119,7 +132,7 @@ def compare(arch:str|Callable, # a name in `ARCHS`, or a function `(c_in, n_out)
             t0 = time.time()
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                sl = train_student(teacher, dls, b, m, mode, epochs, lr, quiet=quiet)
+                sl = train_student(teacher, dls, b, m, mode, epochs, lr or student_lr(b), quiet=quiet, **kwargs)
             rows.append(dict(arch=name, bits=b, method=m, mode='QAT (CE, labels)' if mode == 'qat' else 'SQAKD (no labels)', epochs=epochs,
                              **evaluate(sl.model, teacher, test_dl), seconds=round(time.time() - t0)))
     return pd.DataFrame(rows)
@@ -226,6 +239,31 @@ def sweep_table(sw:pd.DataFrame, value:str='agreement_after')->pd.DataFrame:
     "`lr_sweep` as a table: (config, bits) by learning rate, with the start beside it"
     t = sw.pivot_table(index=['config', 'bits'], columns='lr', values=value, sort=False)
     return t.assign(start=sw.groupby(['config', 'bits'], sort=False)[value.replace('after', 'before')].first())
+
+# %% ../nbs/08_reproduce.ipynb #b931ef83
+def start_to_end(teacher:nn.Module, # the trained full-precision model
+                 dls, # `DataLoaders` the students train on (the validation set chooses their epoch)
+                 test_dl, # labeled held-out batches to report on
+                 bits:list=(2, 4), # widths (weights and activations)
+                 configs:list=("paper: 3σ, 1 batch", "MSE + BN shift (default)", "MSE + BN shift, per channel"), # rows of `START_CONFIGS`
+                 method:str='ewgs', # quantizer
+                 mode:str='sqakd', # 'sqakd' (no labels) or 'qat' (labels, no teacher)
+                 epochs:int=3, # student epochs
+                 seed:int=0, # calibration batches, data order and initialisation of every run
+                )->pd.DataFrame: # one row per (config, bits)
+    "Agreement with the teacher right after `quantize`, and test accuracy and agreement after the standard short run, per starting configuration"
+    rows = []
+    for c,b in progress_bar([(c, b) for c in configs for b in bits], leave=False):
+        seed_dls(dls, seed); set_seed(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            sl = student_learner(teacher, dls, b, method, mode, **START_CONFIGS[c])
+            r0 = evaluate(sl.model, teacher, test_dl)
+            with _quiet(sl, True): fit_cos(sl, epochs, student_lr(b), cbs=_best(sl, 'valid_loss'))
+        r = evaluate(sl.model, teacher, test_dl)
+        rows.append(dict(config=c, bits=b, agreement_start=r0['teacher_agreement'], accuracy_start=r0['accuracy'],
+                         accuracy=r['accuracy'], teacher_agreement=r['teacher_agreement'], kl=r['kl']))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/08_reproduce.ipynb #72ed32df
 def cifar10_dls(path:Path|str|None=None, # CIFAR-10 folder (with `train/` and `test/`); None: `untar_data(URLs.CIFAR)`
