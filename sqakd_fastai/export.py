@@ -414,14 +414,12 @@ def _load_v1(fname, h, body, device):
     try: m = pickle.loads(zlib.decompress(body[:sb]))
     except (ImportError, AttributeError) as e: _fail(fname, f"its model needs a class that cannot be imported here: {e}")
     m = m.to_empty(device='cpu')
-    ts,off = _tensors(m),sb
+    ts = _tensors(m)
     if [e['name'] for e in h['index']] != list(ts): _fail(fname, "its tensors do not match its module structure")
-    for e in h['index']:
-        t = ts[e['name']]
-        if t.numel()*t.element_size() != e['nbytes']: _fail(fname, f"tensor {e['name']} has {e['nbytes']} bytes for a {tuple(t.shape)} {t.dtype}")
-        if e['nbytes']:
-            with torch.no_grad(): t.view(-1).view(torch.uint8).copy_(torch.frombuffer(bytearray(body[off:off+e['nbytes']]), dtype=torch.uint8))
-        off += e['nbytes']
+    with torch.no_grad():
+        for k,t in _read_tensors(fname, h['index'], body[sb:]).items():
+            if t.shape != ts[k].shape or t.dtype != ts[k].dtype: _fail(fname, f"tensor {k} is a {tuple(t.shape)} {t.dtype} where its module has a {tuple(ts[k].shape)} {ts[k].dtype}")
+            ts[k].copy_(t)
     return m.to(device).eval()
 
 def _fold(gm:torch.fx.GraphModule):
