@@ -117,11 +117,22 @@ class SQAKDCallback(Callback):
 
     def before_batch(self):
         if self.training and not self._everywhere(_finite(*self.xb)): self._skip('inputs')
-        self._f_s.clear(); self._f_t.clear() # SQuaT: this batch's features only
-        if self.teacher.training: self.teacher.eval()
-        with torch.no_grad(): self.t_logits = (self.teacher if self._run is None else self._run)(*self.xb)
+        self.t_logits = self.teacher_logits(*self.xb)
         self.labels = self.yb
         self.learn.yb = (self.t_logits, *self.labels)
+
+    def teacher_logits(self, *xb)->Tensor:
+        "The frozen teacher's logits on input batch `xb` (its inference copy during `fit`); starts a batch's SQuaT features afresh"
+        self._f_s.clear(); self._f_t.clear() # SQuaT: this batch's features only
+        if self.teacher.training: self.teacher.eval()
+        with torch.no_grad(): return (self.teacher if self._run is None else self._run)(*xb)
+
+    def distil_loss(self, *xb)->Tensor:
+        "The label-free training loss of the student on input batch `xb`, outside the training loop (no label, no autocast): what `HessianDelta` differentiates"
+        t = self.teacher_logits(*xb)
+        lf = self.learn.loss_func
+        if not isinstance(lf, SQAKDLoss): lf = SQAKDLoss(lf, self.T, self.kd_weight, self.ce_weight, self.feature_weight, self.feature_mse) # outside `fit`
+        return lf(getattr(self.learn.model, 'module', self.learn.model)(*xb), t)
 
     def after_loss(self):
         own = any(self.dl is d for d in self.learn.dls.loaders) # the learner's own (maybe unlabeled) train/valid loaders

@@ -12,6 +12,7 @@ import itertools
 from .quantizers import *
 from .calibration import *
 from .callback import *
+from .hessian import *
 from copy import deepcopy
 
 # %% auto #0
@@ -121,7 +122,8 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
                      layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
                      bn_reestimate:bool=True, # recompute the student's BatchNorm statistics on the calibration batches (`reestimate_bn`)
                      freeze_bn:bool=False, # BatchNorm normalises with, and keeps, those statistics while the student trains (`FrozenBNStats`)
-                     **kwargs, # passed to the quantizers: `delta` (EWGS), `compiled` (EWGS, STE: `torch.compile`d activation kernels)
+                     delta_every:int=1, # with `delta='hessian'`: epochs between δ updates (see `HessianDelta`)
+                     **kwargs, # passed to the quantizers: `delta` (EWGS: a number, or 'hessian' for the label-free update of `HessianDelta`), `compiled` (EWGS, STE: `torch.compile`d activation kernels)
                     )->Learner: # the same learner, quantized and distilling
     "Turn `learn` into a label-free SQAKD student of its own full-precision model"
     # 1. check everything, change nothing
@@ -131,7 +133,11 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     w_bits = bits if w_bits is None else check_bits(w_bits, 'w_bits')
     a_bits = bits if a_bits is None else check_bits(a_bits, 'a_bits')
     check_method(method); check_kd_args(T, kd_weight, ce_weight, feature_weight)
+    hessian = isinstance(kwargs.get('delta'), str)
+    if hessian and kwargs['delta'] != 'hessian': raise ValueError(f"delta must be a number or 'hessian', got {kwargs['delta']!r}")
+    if hessian: kwargs = {**kwargs, 'delta': 0.} # the quantizers start at δ = 0; `HessianDelta` sets it before the first batch
     make_quantizer(method, 2, 'weight', **kwargs) # checks the quantizer options
+    h_cb = HessianDelta(delta_every) if hessian else None # checks `delta_every`
     if isinstance(quant_lr_mult, bool) or not isinstance(quant_lr_mult, (int, float)) or not quant_lr_mult > 0:
         raise ValueError(f"quant_lr_mult must be a number > 0, got {quant_lr_mult!r}")
     if hasattr(learn, 'sqakd') or quant_layers(learn.model): raise ValueError("the learner is already quantized")
@@ -164,6 +170,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     learn.splitter,learn.opt = QuantSplitter(learn.splitter),None
     learn.add_cbs([SQAKDCallback(teacher, T, kd_weight, ce_weight, fuse_teacher, feature_weight, feature_layers), QuantizerLR(quant_lr_mult)])
     if freeze_bn: learn.add_cb(FrozenBNStats())
+    if h_cb is not None: learn.add_cb(h_cb)
     if agreement: learn.metrics = L(learn.metrics) + [TeacherAgreement()]
     if feature_weight: learn.metrics = L(learn.metrics) + [FeatureMSE()]
     return learn

@@ -235,7 +235,7 @@ class EWGSQuantizer(IntervalQuantizer):
         self.register_buffer('delta', torch.tensor(0.)); self.set_delta(delta)
     def set_delta(self, delta:float):
         "Set δ (the buffer, saved with the model, and its host copy read by forward)"
-        self._delta = float(delta); self.delta.fill_(self._delta)
+        self.delta.fill_(float(delta)); self._delta = float(self.delta) # the host copy is the buffer's float32 value: a saved and reloaded model runs the same
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
         self._delta = float(self.delta)

@@ -3,14 +3,15 @@
 ResNet-20 (CIFAR style) on Fashion-MNIST, batch 128, on this machine's CPU (or --device). The epochs are
 timed side by side in one run, alternating FP and SQAKD (and, with --variants, SQAKD with the teacher run as it
 is and SQAKD with the compiled activation kernels; with --squat, SQAKD with SQuaT's feature term), each on the
-same batches. For each SQAKD learner the table
+same batches; with --hessian, one label-free EWGS δ update (`HessianDelta.update` at its defaults) is timed after
+each round and given as a share of the SQAKD epoch. For each SQAKD learner the table
 gives the ratio of its median epoch to the FP median, the median of the ratios of neighbouring pairs (each FP
 epoch and the SQAKD epochs right after it: robust to slow drifts in the machine's load), the ratio of the fastest
 epochs (the least disturbed), and the ratio of the median process CPU times (which time taken by other virtual
 machines on a shared host does not inflate). The floor is about 1.33: SQAKD adds one teacher forward to a
 forward and a backward.
 
-    python tests/benchmark.py [--n_train 12800] [--reps 3] [--method ewgs] [--bits 2] [--device cpu] [--threads N] [--variants] [--squat]
+    python tests/benchmark.py [--n_train 12800] [--reps 3] [--method ewgs] [--bits 2] [--device cpu] [--threads N] [--variants] [--squat] [--hessian]
 """
 import time, statistics, warnings
 warnings.filterwarnings('ignore')
@@ -46,6 +47,7 @@ def main(n_train:int=12_800, # training images per epoch (the full set is 60,000
          path:str=None, # folder with Fashion-MNIST's IDX files (default: Debian's)
          variants:bool=False, # also time SQAKD with the teacher as it is (`fuse_teacher=False`) and with `compiled=True`
          squat:bool=False, # also time SQuaT (`feature_weight=1.`), and print its cost relative to SQAKD
+         hessian:bool=False, # also time one δ update of `delta='hessian'` (EWGS), relative to the SQAKD epoch
         ):
     if threads: torch.set_num_threads(threads)
     set_seed(0)
@@ -57,9 +59,11 @@ def main(n_train:int=12_800, # training images per epoch (the full set is 60,000
     if variants: learners.update({f"{name}, teacher as it is": sq(fuse_teacher=False), f"{name}, compiled": sq(compiled=True)})
     if squat: learners[f"W{bits}A{bits} {method} SQuaT"] = sq(feature_weight=1.)
     for l in learners.values(): epoch_time(l) # warm-up (and compilation)
-    wall,cpu = {k: [] for k in learners},{k: [] for k in learners}
+    hd = sq(delta='hessian').hessian_delta if hessian else None
+    wall,cpu,upd = {k: [] for k in learners},{k: [] for k in learners},[]
     for _ in range(reps):
         for k,l in learners.items(): a,b = epoch_time(l); wall[k].append(a); cpu[k].append(b)
+        if hd is not None: t0 = time.perf_counter(); hd.update(); upd.append(time.perf_counter() - t0)
     med = lambda v: statistics.median(v)
     f,fc = wall['FP32'],cpu['FP32']
     rows = [dict(learner=k, median_s=round(med(w), 2), runs_s=', '.join(f'{t:.2f}' for t in w),
@@ -71,3 +75,6 @@ def main(n_train:int=12_800, # training images per epoch (the full set is 60,000
     if squat:
         sw,sc = wall[f"W{bits}A{bits} {method} SQuaT"],cpu[f"W{bits}A{bits} {method} SQuaT"]
         print(f"ratio SQuaT/SQAKD = {med(sw)/med(wall[name]):.3f} of the medians, {med(sc)/med(cpu[name]):.3f} of CPU time (target <= 1.05)")
+    if hessian:
+        print(f"one delta update ({hd.n_batches} batch, at most {hd.max_probes} probes: {', '.join(f'{t:.2f}' for t in upd)} s) = "
+              f"{med(upd)/med(wall[name]):.3f} of a SQAKD epoch of {len(dls.train)} batches, medians (target <= 0.10)")

@@ -19,7 +19,7 @@ with learn.no_bar(), learn.no_logging(): learn.fit(1, 5e-3)     # each rank trai
 # 16 steps leave BatchNorm's running statistics near their initial values (the model then predicts one class in eval mode):
 # fit them to the data, as a converged teacher's are, so that agreement and KL mean something
 reestimate_bn(learn.model, [(x.as_subclass(torch.Tensor),) for x,_ in dls.train])
-learn.quantize(bits=2, feature_weight=1.) # quantizers from each rank's own first batch; SQuaT's feature term on too
+learn.quantize(bits=2, feature_weight=1., delta='hessian') # quantizers from each rank's own first batch; SQuaT's feature term and the Hessian δ on too
 state = lambda m: {k: v.detach().clone() for k,v in m.state_dict().items()}
 before = dict(student=state(learn.model), teacher=state(learn.sqakd.teacher))
 class NaNOnRank1(Callback):

@@ -56,6 +56,7 @@ def test_ranks_end_bit_identical(ranks):
     "Student parameters, quantizer parameters and buffers, and the teacher: the same bits on both ranks, as fit left them"
     a,b = ranks[0]['after'],ranks[1]['after']
     assert any('quantizer' in k for k in a['student'])
+    assert any(k.endswith('.delta') and float(v) > 0 for k,v in a['student'].items()) # the Hessian δ moved, and (below) agrees across ranks, each of which estimated on its own batches
     assert differ(a['student'], b['student']) == []
     assert differ(a['teacher'], b['teacher']) == []
     assert differ(a['teacher'], ranks[0]['before']['teacher']) == [] # rank 0's teacher, never trained
