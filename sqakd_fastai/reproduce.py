@@ -27,7 +27,7 @@ from .models import *
 from .evaluation import evaluate
 
 # %% auto #0
-__all__ = ['START_CONFIGS', 'LR_CONFIGS', 'fit_cos', 'train_teacher', 'student_learner', 'train_student', 'compare',
+__all__ = ['MODES', 'START_CONFIGS', 'LR_CONFIGS', 'fit_cos', 'train_teacher', 'student_learner', 'train_student', 'compare',
            'claim_table', 'plot_claim', 'starting_points', 'start_table', 'lr_sweep', 'sweep_table', 'start_to_end',
            'cifar10_dls', 'sqakd_cifar10']
 
@@ -71,17 +71,21 @@ def train_teacher(model:nn.Module, # the full-precision model, trained in place
     return learn
 
 # %% ../nbs/08_reproduce.ipynb #db7f7d25
+MODES = {'qat': ('QAT (CE, labels)', dict(kd_weight=0., ce_weight=1.)),
+         'sqakd': ('SQAKD (no labels)', dict(kd_weight=1., ce_weight=0.)),
+         'squat': ('SQuaT (no labels)', dict(kd_weight=1., ce_weight=0., feature_weight=1.))} # SQuaT's released weights: KL and MSE at 1 each (SQUAT_SPEC §4)
+
 def student_learner(teacher:nn.Module, # the trained full-precision model: teacher, and start of the student
                     dls, # `DataLoaders`; labeled for `mode='qat'`
                     bits:int=2, # weight and activation bits
                     method:str='ewgs', # quantizer
-                    mode:str='sqakd', # 'sqakd' (KD, no labels) or 'qat' (cross-entropy on labels, no teacher)
+                    mode:str='sqakd', # a key of `MODES`: 'sqakd' (KD, no labels), 'squat' (KD + SQuaT's feature term, no labels) or 'qat' (cross-entropy on labels, no teacher)
                     wd:float=1e-4, # coupled L2 weight decay (the authors' 1e-4 on CIFAR-10)
                     **kwargs, # passed to `quantize_learner`
                    )->Learner:
-    "A quantized copy of `teacher` set up for SQAKD or for QAT alone (Adam with coupled L2), before any training"
-    if mode not in ('sqakd', 'qat'): raise ValueError(f"mode must be 'sqakd' or 'qat', got {mode!r}")
-    loss = dict(kd_weight=1., ce_weight=0.) if mode == 'sqakd' else dict(kd_weight=0., ce_weight=1.)
+    "A quantized copy of `teacher` set up for SQAKD, SQuaT or QAT alone (Adam with coupled L2), before any training"
+    if mode not in MODES: raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+    loss = MODES[mode][1]
     learn = Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat(), opt_func=partial(Adam, decouple_wd=False), wd=wd)
     return learn.quantize(bits, method=method, teacher=teacher, **loss, **kwargs)
 
@@ -89,14 +93,14 @@ def train_student(teacher:nn.Module, # the trained full-precision model: teacher
                   dls, # `DataLoaders`; labeled for `mode='qat'`
                   bits:int=2, # weight and activation bits
                   method:str='ewgs', # quantizer
-                  mode:str='sqakd', # 'sqakd' (KD, no labels) or 'qat' (cross-entropy on labels, no teacher)
+                  mode:str='sqakd', # a key of `MODES`: 'sqakd', 'squat' or 'qat'
                   epochs:int=3, # epochs
                   lr:float=1e-3, # peak learning rate (cosine to 0)
                   wd:float=1e-4, # coupled L2 weight decay (the authors' 1e-4 on CIFAR-10)
                   quiet:bool=False, # no progress bar or table
                   **kwargs, # passed to `quantize_learner`
                  )->Learner:
-    "A quantized copy of `teacher`, trained by SQAKD or by QAT alone; keeps the best validation epoch"
+    "A quantized copy of `teacher`, trained by SQAKD, SQuaT or QAT alone; keeps the best validation epoch"
     learn = student_learner(teacher, dls, bits, method, mode, wd, **kwargs)
     with _quiet(learn, quiet): fit_cos(learn, epochs, lr, cbs=_best(learn, 'valid_loss'))
     return learn
@@ -113,10 +117,13 @@ def compare(arch:str|Callable, # a name in `ARCHS`, or a function `(c_in, n_out)
             lr:float|None=None, # student peak learning rate; None: `student_lr(bits)`, the documented recipe
             teacher_lr:float=5e-3, # teacher peak learning rate
             seed:int=42, # random seed, set before every run (`seed_dls`: the DataLoaders' shuffle order too)
+            modes:list=('qat', 'sqakd'), # students trained at each width (keys of `MODES`; add 'squat' for SQuaT)
             quiet:bool=True, # no per-epoch bars and tables (one bar over the runs)
             **kwargs, # `quantize_learner` options of every student (e.g. `w_granularity='channel'`)
            )->pd.DataFrame:
-    "Test accuracy of the FP teacher and of QAT-alone and SQAKD students at each width; one row per model"
+    "Test accuracy of the FP teacher and of QAT-alone and SQAKD (and SQuaT) students at each width; one row per model"
+    for mode in modes:
+        if mode not in MODES: raise ValueError(f"modes: {mode!r} is not one of {list(MODES)}")
     name = arch if isinstance(arch, str) else getattr(arch, '__name__', 'model')
     make = ARCHS[arch] if isinstance(arch, str) else arch
     x = dls.one_batch()[0]
@@ -127,35 +134,39 @@ def compare(arch:str|Callable, # a name in `ARCHS`, or a function `(c_in, n_out)
                  **evaluate(teacher, teacher, test_dl), seconds=round(time.time() - t0))]
     runs = [(b, methods[0]) for b in bits] + [(extra_bits, m) for m in methods[1:]]
     for b,m in progress_bar(runs, leave=False) if len(runs) > 1 else runs:
-        for mode in ('qat', 'sqakd'):
+        for mode in modes:
             seed_dls(dls, seed) # the same data order for every student, whatever ran before
             t0 = time.time()
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
                 sl = train_student(teacher, dls, b, m, mode, epochs, lr or student_lr(b), quiet=quiet, **kwargs)
-            rows.append(dict(arch=name, bits=b, method=m, mode='QAT (CE, labels)' if mode == 'qat' else 'SQAKD (no labels)', epochs=epochs,
+            rows.append(dict(arch=name, bits=b, method=m, mode=MODES[mode][0], epochs=epochs,
                              **evaluate(sl.model, teacher, test_dl), seconds=round(time.time() - t0)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_reproduce.ipynb #9ee3c915
 def claim_table(res:pd.DataFrame)->pd.DataFrame:
-    "One row per (arch, method, bits): teacher, QAT-alone and SQAKD test accuracy, and SQAKD's gain in points"
+    "One row per (arch, method, bits): the teacher's and each student's test accuracy, and the gains in points (SQAKD over QAT, SQuaT over SQAKD)"
     st = res[res.bits < 32].pivot_table(index=['arch', 'method', 'bits'], columns='mode', values='accuracy').reset_index()
     st.columns.name = None
+    st = st[['arch', 'method', 'bits'] + [l for l,_ in MODES.values() if l in st]] # columns in `MODES` order
     t = res[res.bits == 32].set_index('arch').accuracy
     st.insert(3, 'FP32 teacher', st.arch.map(t))
-    st['SQAKD - QAT (points)'] = 100*(st['SQAKD (no labels)'] - st['QAT (CE, labels)'])
+    (q,_),(s,_),(f,_) = MODES.values()
+    if q in st and s in st: st['SQAKD - QAT (points)'] = 100*(st[s] - st[q])
+    if s in st and f in st: st['SQuaT - SQAKD (points)'] = 100*(st[f] - st[s])
     return st
 
 def plot_claim(res:pd.DataFrame, fname=None):
-    "Test accuracy against bits, QAT alone and SQAKD, one panel per architecture (first method only)"
+    "Test accuracy against bits, QAT alone, SQAKD and (where run) SQuaT, one panel per architecture (first method only)"
     import matplotlib.pyplot as plt
     archs = list(dict.fromkeys(res.arch))
     fig,axs = plt.subplots(1, len(archs), figsize=(4.5*len(archs), 3.5), squeeze=False)
     for ax,a in zip(axs[0], archs):
         r = res[res.arch == a]; m0 = r[r.bits < 32].method.iloc[0]
-        for mode,st in (('QAT (CE, labels)', 's--'), ('SQAKD (no labels)', 'o-')):
+        for (mode,_),st in zip(MODES.values(), ('s--', 'o-', '^-.')):
             q = r[(r['mode'] == mode) & (r.method == m0)].sort_values('bits')
+            if not len(q): continue
             ax.plot(q.bits, 100*q.accuracy, st, label=f"{mode}, {m0}")
         ax.axhline(100*r[r.bits == 32].accuracy.iloc[0], color='gray', ls=':', label='FP32 teacher')
         ax.set_xscale('log', base=2); ax.set_xticks(sorted(set(r.bits[r.bits < 32]))); ax.get_xaxis().set_major_formatter('{x:.0f}')
