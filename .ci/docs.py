@@ -50,6 +50,7 @@ PAGES = {'03_learner.html': [('quantize_learner', "quant_lr_mult: float = 0.01",
          '01a_distributed.html': [('broadcast_state', "src: int = 0", "the rank whose values everybody takes")],
          '01b_calibration.html': [('mse_range', "steps: int = 100", "candidate clips, evenly spaced")],
          '02a_hessian.html': [('HessianDelta', "every: int = 1", "epochs between updates")],
+         '06a_onnx.html': [('onnx_session', "threads: int | None = None", "intra-op threads")],
          '00_data.html': [('fashion_mnist_dls', "n_train: int | None = None", "train on a random subset"),
                           ('folder_dls', "labeled: bool | None = None", "labeled when the images sit in class sub-folders")],
          'index.html': []}

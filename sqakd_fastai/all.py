@@ -4,7 +4,7 @@
 __all__ = []
 
 # %% ../nbs/04_all.ipynb #129c27b7
-from . import data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export
+from . import data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export, onnx_export
 from .data import *
 from .distributed import *
 from .quantizers import *
@@ -15,4 +15,5 @@ from .learner import *
 from .evaluation import *
 from .models import *
 from .export import *
-__all__ = [n for m in (data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export) for n in m.__all__] # re-exported for `import *`
+from .onnx_export import *
+__all__ = [n for m in (data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export, onnx_export) for n in m.__all__] # re-exported for `import *`

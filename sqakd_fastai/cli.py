@@ -22,6 +22,7 @@ from .callback import *
 from .learner import *
 from .models import *
 from .export import *
+from .onnx_export import export_onnx, onnx_modules
 from .evaluation import *
 
 # %% auto #0
@@ -69,7 +70,8 @@ def bits_list(bits)->list:
 def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',
               epochs:int=3, teacher_epochs:int=3, lr:float|None=None, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
-              seed:int=42, device:str|None=None, plot:bool=True, feature_weight:float=0., calib:str='mse', w_granularity:str='tensor')->pd.DataFrame:
+              seed:int=42, device:str|None=None, plot:bool=True, feature_weight:float=0., calib:str='mse', w_granularity:str='tensor',
+              onnx:bool=False)->pd.DataFrame:
     "Train (or load) a full-precision teacher, distil a quantized student label-free at each of `bits`, and report them"
     # check every option before any work
     bits = bits_list(bits)
@@ -77,6 +79,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     w_bits = None if w_bits is None else check_bits(w_bits, 'w_bits')
     a_bits = None if a_bits is None else check_bits(a_bits, 'a_bits')
     check_method(method); check_calib(calib); check_granularity(w_granularity)
+    if onnx: onnx_modules() # its packages are there, or an ImportError that says how to install them, before any work
     if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or not feature_weight >= 0:
         raise ValueError(f"feature_weight must be a number >= 0, got {feature_weight!r}")
     if arch not in ARCHS: raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
@@ -136,9 +139,11 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
         report = quant_report(sl.model, x[:1])
         reports.append(report.assign(student=tag)[['student', *report.columns]])
         fn = export_quantized(sl.model, out/f"student_w{wb or 32}a{ab or 32}_{method}.sqakd", x[:2]) # traced on two images, any batch size after
+        sizes = dict(file_bytes=fn.stat().st_size)
+        if onnx: sizes['onnx_bytes'] = export_onnx(sl.model, fn.with_suffix('.onnx'), x[:2]).stat().st_size
         rows.append(dict(model=f"{tag} {method} {'SQuaT' if feature_weight else 'SQAKD'} student", w_bits=wb or 32, a_bits=ab or 32, method=method,
                          **evaluate(sl.model, t_model, eval_dl), fp32_bytes=int(report.fp32_bytes.iloc[-1]),
-                         packed_bytes=int(report.packed_bytes.iloc[-1]), file_bytes=fn.stat().st_size, train_seconds=round(s_time, 1)))
+                         packed_bytes=int(report.packed_bytes.iloc[-1]), **sizes, train_seconds=round(s_time, 1)))
     if created: teardown_distrib()
     if not main: return None
     pd.concat(reports).to_csv(out/'quant_report.csv', index=False)
@@ -197,14 +202,15 @@ def sqakd_train(
     feature_weight:float=0., # weight of SQuaT's feature term at the last quantized layer's input (0: plain SQAKD)
     calib:str='mse', # range rule of the quantizers: mse, 3sigma (the paper's), percentile or minmax
     w_granularity:str='tensor', # weight ranges: tensor, or channel (one per output channel)
+    onnx:store_true=False, # also write each student as ONNX for ONNX Runtime (`pip install 'sqakd_fastai[onnx]'`)
 ):
     "SQAKD on real data: a full-precision teacher, then a label-free quantized student; a table, a plot and the models"
     # returns None: a console script passes the return value to `sys.exit`
     try:
         res = run_sqakd(bits, w_bits, a_bits, method, arch, epochs, teacher_epochs, lr, teacher_lr, bs, n_train, n_valid,
                         data, unlabeled, teacher, out, size, seed, device, feature_weight=feature_weight,
-                        calib=calib, w_granularity=w_granularity)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
+                        calib=calib, w_granularity=w_granularity, onnx=onnx)
+    except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as e:
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)
     if res is None: return # a rank other than 0 of a multi-process run: rank 0 reports
     with pd.option_context('display.width', 200, 'display.max_columns', 20, 'display.precision', 4):

@@ -15,8 +15,8 @@ from .quantizers import *
 from .quantizers import _EPS
 
 # %% auto #0
-__all__ = ['pack_codes', 'unpack_codes', 'decode', 'PackedWeight', 'packed_model', 'quant_report', 'export_quantized',
-           'load_quantized']
+__all__ = ['pack_codes', 'unpack_codes', 'decode', 'PackedWeight', 'packed_model', 'quant_report', 'exported_program',
+           'export_quantized', 'load_quantized']
 
 # %% ../nbs/06_export.ipynb #2530258c
 _BIT = 2**torch.arange(8, dtype=torch.int64) # the value of each bit of a byte, least significant first
@@ -40,12 +40,16 @@ def unpack_codes(packed:Tensor, # bytes from `pack_codes`
     "The `n` codes that `pack_codes` packed into `packed`"
     if packed.dtype != torch.uint8 or packed.dim() != 1: raise ValueError(f"packed codes must be a 1-d uint8 tensor, got {packed.dtype} of shape {tuple(packed.shape)}")
     if len(packed) != math.ceil(n*bits/8): raise ValueError(f"{len(packed)} bytes cannot hold exactly {n} codes of {bits} bits (need {math.ceil(n*bits/8)})")
+    return _unpack(packed, bits, n).to(torch.uint8)
+
+def _unpack(packed:Tensor, bits:int, n:int)->Tensor:
+    "`unpack_codes` as int64 codes, unchecked: the part of it that runs in the packed model's graph (a few operators once traced)"
     bit = _BIT.to(packed.device) # integer division and remainder, not shifts: ONNX shifts only unsigned types, and the graph runs in int64
     if 8 % bits == 0: # whole codes in each byte (1, 2, 4, 8 bits): one lookup in a 256-row table of each byte's codes
         lut = torch.arange(256, device=packed.device)[:,None] // bit[::bits] % 2**bits
-        return lut[packed.to(torch.int64)].reshape(-1)[:n].to(torch.uint8)
+        return lut.index_select(0, packed.to(torch.int64)).reshape(-1)[:n]
     b = (packed.to(torch.int64)[:,None] // bit % 2).reshape(-1)[:n*bits] # codes across byte boundaries: bit by bit
-    return (b.reshape(n, bits)*bit[:bits]).sum(1).to(torch.uint8)
+    return (b.reshape(n, bits)*bit[:bits]).sum(1)
 
 # %% ../nbs/06_export.ipynb #0878edfc
 @patch
@@ -62,7 +66,7 @@ def decode(codes:Tensor, # integer codes, the weight's shape
            table:Tensor, # (levels,), or (channels, levels): one table per output channel
           )->Tensor:
     "The values of `codes`: `table[codes]`, each channel in its own row of a per-channel table"
-    if table.dim() == 1: return table[codes.long()]
+    if table.dim() == 1: return table.index_select(0, codes.reshape(-1).long()).view(codes.shape)
     return table.gather(1, codes.reshape(len(table), -1).long()).view(codes.shape)
 
 @patch
@@ -115,7 +119,7 @@ class PackedWeight(nn.Module):
         return cls(codes, table, q.bits)
 
     def codes(self)->Tensor: return unpack_codes(self.packed, self.bits, math.prod(self.shape)).view(self.shape)
-    def forward(self, w=None)->Tensor: return decode(self.codes(), self.table)
+    def forward(self, w=None)->Tensor: return decode(_unpack(self.packed, self.bits, math.prod(self.shape)).view(self.shape), self.table)
     def extra_repr(self): return f"bits={self.bits}, shape={self.shape}, bytes={len(self.packed)}" + (f", tables={len(self.table)}" if self.table.dim() == 2 else '')
 
 # %% ../nbs/06_export.ipynb #65908a0b
@@ -272,15 +276,21 @@ def _dec(a, nodes:list, device):
 def _qualname_ok(name)->bool: return isinstance(name, str) and all((p.isidentifier() and not p.startswith('__')) or p.isdigit() for p in name.split('.'))
 
 # %% ../nbs/06_export.ipynb #0d2d7a7b
-def _trace(m:nn.Module, xb:tuple)->torch.fx.GraphModule:
-    "`m` traced by `torch.export` on `xb`, the batch dimension left free where the model allows it, as a flat `GraphModule`"
+def exported_program(m:nn.Module, # a model (here: a packed one)
+                     xb:tuple, # plain input tensors, see `_plain`
+                    )->torch.export.ExportedProgram:
+    "`m` traced by `torch.export` on `xb`, the batch dimension left free where the model allows it"
     with torch.no_grad(): m(*xb) # quantizers cache their Python-side flags (`_ready`, `is_signed`): the trace reads no tensor to branch on
     batch = torch.export.Dim('batch', min=1)
     try: ep = torch.export.export(m, xb, dynamic_shapes=tuple({0: batch} if x.dim() else None for x in xb), strict=False)
     except Exception as e: # the model's code fixes the batch size (e.g. a reshape to it): trace it at this one
         warnings.warn(f"the batch size could not be left free ({type(e).__name__}): the exported model takes batches of {len(xb[0])} only")
         ep = torch.export.export(m, xb, strict=False)
-    return ep.module()
+    return ep
+
+def _trace(m:nn.Module, xb:tuple)->torch.fx.GraphModule:
+    "`m` traced by `torch.export` on `xb` as a flat `GraphModule`"
+    return exported_program(m, xb).module()
 
 def _graph_json(gm:torch.fx.GraphModule)->tuple:
     "(nodes, tensors): the graph of `gm` as JSON-ready nodes, and the tensors it reads, by name"
@@ -304,21 +314,26 @@ def _report_rows(m, xb)->list:
     df = quant_report(m, xb)
     return [{k: (None if pd.isna(v) else v.item() if hasattr(v, 'item') else v) for k,v in r.items()} for r in df.to_dict('records')]
 
+def _packed_input(model:nn.Module|Learner, xb, who:str)->tuple:
+    "(packed model, plain input batch, its output) of a model or Learner to export, checked: where `export_quantized` and `export_onnx` start"
+    if isinstance(model, Learner):
+        if xb is None: xb = _example(model)
+        model = model.model
+    m = packed_model(model)
+    if xb is None: raise ValueError(f"{who} needs one input batch `xb` to trace a model on (a Learner gives its own)")
+    xb = _plain(xb)
+    with torch.no_grad(): y = m(*xb)
+    if not (isinstance(y, Tensor) or isinstance(y, (tuple, list)) and all(isinstance(o, Tensor) for o in y)):
+        raise ValueError(f"the model returns a {type(y).__name__}: {who} takes models that return a tensor or a tuple of tensors")
+    return m,xb,y
+
 def export_quantized(model:nn.Module|Learner, # a quantized (trained) model, or a `Learner` holding one
                      fname:Path|str, # the file to write
                      xb:Tensor|tuple|None=None, # one input batch to trace the model on (a Learner gives its own)
                     )->Path: # the path written
     "Write `model` with bit-packed quantized weights, as a graph and raw tensors (no pickle), into one file for `load_quantized`"
-    if isinstance(model, Learner):
-        if xb is None: xb = _example(model)
-        model = model.model
-    m = packed_model(model)
-    if xb is None: raise ValueError("export_quantized needs one input batch `xb` to trace a model on (a Learner gives its own)")
-    xb = _plain(xb)
-    with torch.no_grad(): y = m(*xb)
+    m,xb,y = _packed_input(model, xb, 'export_quantized')
     single = isinstance(y, Tensor)
-    if not single and not (isinstance(y, (tuple, list)) and all(isinstance(o, Tensor) for o in y)):
-        raise ValueError(f"the model returns a {type(y).__name__}: the deploy format holds models that return a tensor or a tuple of tensors")
     nodes,ts = _graph_json(_trace(m, xb))
     index,data = [],[]
     for name,t in ts.items():

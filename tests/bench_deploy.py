@@ -4,8 +4,13 @@ ResNet-20 on Fashion-MNIST-sized inputs (1x28x28), CPU, eval mode, no gradient. 
 in one run, interleaved call by call so that the machine's load drifts hit them alike: the FP32 model, the
 fake-quantized student as it trains (FP32 shadow weights, quantizers in the loop), and the student loaded from its
 `.sqakd` file with its weights decoded at every call (the default: packed codes in memory) or once at load
-(`cache_weights=True`). For batch 1 and batch 64 the table gives the median latency and its ratio to FP32, and the
-bytes of weights each model holds in memory (parameters and buffers).
+(`cache_weights=True`). With the `[onnx]` extra installed, the student's ONNX file (`export_onnx`) and the FP32
+model's in ONNX Runtime join them (the session's intra-op threads = torch's threads). For batch 1 and batch 64 the
+table gives the median latency and its ratio to FP32 (PyTorch), and the bytes of weights each model holds in memory
+(parameters and buffers; for ONNX Runtime, the initializers of the graph it runs after its load-time optimizations,
+which fold the decoding of the packed codes into FP32 weights). ONNX Runtime's threads do not spin between calls
+here, so that they leave the cores to the PyTorch call that follows. The models are untrained (random weights):
+file sizes of trained students are in the notebooks (`06_export`, `06a_onnx`).
 
     python tests/bench_deploy.py [--reps 200] [--bits 2] [--method ewgs] [--threads N]
 """
@@ -17,6 +22,18 @@ from fastcore.script import call_parse
 from sqakd_fastai.all import *
 
 def nbytes(m): return sum(t.numel()*t.element_size() for t in list(m.parameters()) + list(m.buffers()))
+
+def ort_model(fname, threads):
+    "(a callable running `fname` in ONNX Runtime, the bytes of the initializers of the graph it runs after its optimizations)"
+    import onnx, onnxruntime as ort
+    so = ort.SessionOptions(); so.intra_op_num_threads = threads
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED # as `onnx_session`
+    so.add_session_config_entry('session.intra_op.allow_spinning', '0') # its idle threads would spin on the cores the next PyTorch call needs
+    so.optimized_model_filepath = str(fname.with_suffix('.opt.onnx'))
+    sess = ort.InferenceSession(str(fname), so, providers=['CPUExecutionProvider'])
+    name = sess.get_inputs()[0].name
+    inits = onnx.load(so.optimized_model_filepath).graph.initializer
+    return (lambda xb: sess.run(None, {name: xb.numpy()})),sum(len(onnx.numpy_helper.to_array(i).tobytes()) for i in inits)
 
 @call_parse
 def main(reps:int=200, # timed calls of each model at each batch size (after 5 warm-up calls)
@@ -33,6 +50,15 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
     models = {'FP32': fp, f'W{bits}A{bits} fake-quantized (training form)': fq,
               f'W{bits}A{bits} loaded, decoded per call': load_quantized(fn),
               f'W{bits}A{bits} loaded, cache_weights=True': load_quantized(fn, cache_weights=True)}
+    wbytes,fo = {k: nbytes(m) for k,m in models.items()},None
+    try: import onnxruntime
+    except ImportError: print("onnxruntime is not installed (pip install 'sqakd_fastai[onnx]'): PyTorch rows only")
+    else:
+        fo = export_onnx(fq, fn.with_suffix('.onnx'), x[:2])
+        ff = fn.with_name('fp32.onnx')
+        torch.onnx.export(fp, (x[:2],), dynamo=True, dynamic_shapes=({0: torch.export.Dim('batch', min=1)},), verbose=False).save(str(ff))
+        for k,f in (('FP32 in ONNX Runtime', ff), (f'W{bits}A{bits} ONNX (export_onnx) in ONNX Runtime', fo)):
+            models[k],wbytes[k] = ort_model(f, torch.get_num_threads())
     rows = []
     with torch.no_grad():
         for bs in (1, 64):
@@ -45,8 +71,8 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
                     t0 = time.perf_counter(); m(xb); t[k].append(time.perf_counter() - t0)
             med = {k: statistics.median(v) for k,v in t.items()}
             for k in models: rows.append(dict(model=k, batch=bs, median_ms=round(1e3*med[k], 3), ratio_to_fp32=round(med[k]/med['FP32'], 3),
-                                              weights_bytes=nbytes(models[k])))
+                                              weights_bytes=wbytes[k]))
     df = pd.DataFrame(rows)
-    print(f"file {fn.stat().st_size:,} bytes; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"file {fn.stat().st_size:,} bytes" + (f", ONNX {fo.stat().st_size:,} bytes" if fo else '') + f"; torch {torch.__version__}, {torch.get_num_threads()} threads")
     with pd.option_context('display.width', 200): print(df.to_string(index=False))
     return df

@@ -36,7 +36,7 @@ def test_labeled_then_unlabeled_with_saved_teacher(tmp_path):
     assert 0.1 < res.accuracy[0] <= 1
     teacher = next((tmp_path/'a').glob('teacher_*.pth'))
     r = run(*QUICK, '--unlabeled', '--bits', '2,4', '--method', 'lsq', '--teacher', teacher, '--out', tmp_path/'b', '--feature_weight', '1',
-            '--calib', '3sigma', '--w_granularity', 'channel')
+            '--calib', '3sigma', '--w_granularity', 'channel', '--onnx')
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'W4A4 lsq SQuaT student' in r.stdout # SQuaT's feature term on
     res = check_outputs(tmp_path/'b', 'student_w4a4_lsq.sqakd', trained_teacher=False, n_students=2)
@@ -45,6 +45,10 @@ def test_labeled_then_unlabeled_with_saved_teacher(tmp_path):
     tables = [m.weight_quantizer.table for m in load_quantized(tmp_path/'b'/'student_w4a4_lsq.sqakd').modules() if hasattr(m, 'weight_quantizer')]
     assert tables and all(t.dim() == 2 and t.shape[1] == 2**4 for t in tables) # --w_granularity channel: one 16-entry table per output channel
     assert 'given' in res.model[0]
+    import onnxruntime as ort, numpy as np # --onnx: each student's ONNX twin, its size in the table, and it runs
+    assert res.onnx_bytes[2] == (tmp_path/'b'/'student_w4a4_lsq.onnx').stat().st_size
+    sess = ort.InferenceSession(str(tmp_path/'b'/'student_w2a2_lsq.onnx'), providers=['CPUExecutionProvider'])
+    assert sess.run(None, {'x0': np.zeros((3, 1, 28, 28), np.float32)})[0].shape == (3, 10)
 
 @pytest.mark.parametrize('args,msg', [(['--bits', '0'], 'bits must be in 1..8'), (['--data', '/nowhere'], 'no such folder'), (['--feature_weight', '-1'], 'feature_weight must be a number >= 0'),
                                       (['--calib', 'best'], 'unknown calib rule'),

@@ -1,8 +1,9 @@
 """Deployment as a user does it: a student whose class exists only in the process that trained it is exported,
-then loaded in a fresh process that never sees that class and cannot unpickle anything."""
+then loaded in a fresh process that never sees that class and cannot unpickle anything; and its ONNX file runs
+in a process that has ONNX Runtime and NumPy only (neither PyTorch nor sqakd_fastai)."""
 import os, subprocess, sys, textwrap
 from pathlib import Path
-import numpy as np
+import numpy as np, pytest
 
 EXPORT = textwrap.dedent('''
     import sys, torch, torch.nn as nn, torch.nn.functional as F
@@ -17,6 +18,8 @@ EXPORT = textwrap.dedent('''
     x = torch.randn(16, 1, 28, 28)
     m = init_quantizers(quantize_model(NotebookNet(), 2, 2, 'lsq', skip_first_last=False), x).eval()
     export_quantized(m, sys.argv[1] + '/net.sqakd', x[:4])
+    from sqakd_fastai.onnx_export import export_onnx
+    export_onnx(m, sys.argv[1] + '/net.onnx', x[:4])
     with torch.no_grad(): y = m(x)
     x.numpy().tofile(sys.argv[1] + '/x.f32'); y.numpy().tofile(sys.argv[1] + '/y.f32')
     torch.save(m.state_dict(), sys.argv[1] + '/sd.pth') # a pickle, for the loader's check that unpickling is really off
@@ -44,13 +47,37 @@ LOAD = textwrap.dedent('''
     print('loaded', type(m).__name__, err)
 ''')
 
+ONNX = textwrap.dedent('''
+    import sys
+    import numpy as np, onnxruntime as ort
+    sess = ort.InferenceSession(sys.argv[1] + '/net.onnx', providers=['CPUExecutionProvider'])
+    x = np.fromfile(sys.argv[1] + '/x.f32', dtype=np.float32).reshape(16, 1, 28, 28)
+    y = np.fromfile(sys.argv[1] + '/y.f32', dtype=np.float32).reshape(16, 10)
+    yo = np.concatenate([sess.run(None, {'x0': x[:1]})[0], sess.run(None, {'x0': x[1:]})[0]]) # batches of 1 and 15
+    big,mean,top1 = np.abs(yo - y).max()/np.abs(y).max(),np.abs(yo - y).mean()/np.abs(y).max(),(yo.argmax(1) == y.argmax(1)).mean()
+    assert mean <= 1e-3 and top1 == 1, (big, mean, top1) # activations at 2 bits: a code at a rounding boundary may move (see 06a_onnx)
+    assert not any(m.split('.')[0] in ('torch', 'sqakd_fastai', 'fastai') for m in sys.modules), 'this process should need ONNX Runtime only'
+    print('onnx ok', big, mean)
+''')
+
 def run(code, *args):
     env = dict(os.environ, PYTHONWARNINGS='ignore')
     return subprocess.run([sys.executable, '-c', code, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
 
-def test_fresh_process_loads_without_the_class_and_without_pickle(tmp_path):
-    r = run(EXPORT, tmp_path)
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    "One export, in its own process, for both loaders"
+    d = tmp_path_factory.mktemp('deploy')
+    r = run(EXPORT, d)
     assert r.returncode == 0, r.stderr[-3000:]
-    r = run(LOAD, tmp_path)
+    return d
+
+def test_fresh_process_loads_without_the_class_and_without_pickle(exported):
+    r = run(LOAD, exported)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'loaded GraphModule' in r.stdout, r.stdout
+
+def test_onnx_runs_with_onnxruntime_alone(exported):
+    r = run(ONNX, exported)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'onnx ok' in r.stdout, r.stdout
