@@ -12,7 +12,7 @@ from fastcore.script import call_parse, store_true, anno_parser
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
-from fastai.torch_core import set_seed, to_device, rank_distrib
+from fastai.torch_core import set_seed, to_device, rank_distrib, num_distrib
 from fastai.distributed import teardown_distrib
 from .data import *
 from .distributed import *
@@ -26,7 +26,7 @@ from .onnx_export import export_onnx, onnx_modules
 from .evaluation import *
 
 # %% auto #0
-__all__ = ['bits_list', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
+__all__ = ['data_workers', 'bits_list', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
 
 # %% ../nbs/07_cli.ipynb #8fe45461
 def _data_key(*args):
@@ -45,14 +45,23 @@ def _load_teacher(path, arch, c_in, n_out):
     raise ValueError(f"{path} holds neither an nn.Module nor a teacher saved by sqakd_train")
 
 # %% ../nbs/07_cli.ipynb #4cf58dac
-def _dls(data, bs, n_train, n_valid, unlabeled, size, seed):
+def _dls(data, bs, n_train, n_valid, unlabeled, size, seed, num_workers=None):
     "(training DataLoaders, labeled DataLoaders or None) for `data`"
     if data == 'fashion_mnist':
-        lab = fashion_mnist_dls(bs=bs, n_train=n_train, n_valid=n_valid, seed=seed)
-        return (fashion_mnist_dls(bs=bs, n_train=n_train, n_valid=n_valid, unlabeled=True, seed=seed) if unlabeled else lab),lab
-    lab = folder_dls(data, bs=bs, n_train=n_train, size=size, seed=seed)
+        lab = fashion_mnist_dls(bs=bs, n_train=n_train, n_valid=n_valid, seed=seed, num_workers=num_workers)
+        return (fashion_mnist_dls(bs=bs, n_train=n_train, n_valid=n_valid, unlabeled=True, seed=seed, num_workers=num_workers) if unlabeled else lab),lab
+    lab = folder_dls(data, bs=bs, n_train=n_train, size=size, seed=seed, num_workers=num_workers)
     if lab.n_inp == len(lab.one_batch()): return lab,None     # an unlabeled folder
-    return (folder_dls(data, labeled=False, bs=bs, n_train=n_train, size=size, seed=seed) if unlabeled else lab),lab
+    return (folder_dls(data, labeled=False, bs=bs, n_train=n_train, size=size, seed=seed, num_workers=num_workers) if unlabeled else lab),lab
+
+def data_workers(num_workers:int|None, # asked for; None: the default
+                 device:str|None, # the run's device ('cpu', 'cuda', or None for fastai's choice)
+                )->int|None: # what the DataLoaders get (None: fastai's default)
+    "DataLoader workers of a run: as asked, else 0 in a multi-process CPU run (a forked worker hung there), else fastai's default"
+    check_workers(num_workers, 'workers')
+    if num_workers is not None or num_distrib() <= 1: return num_workers
+    on_cpu = device == 'cpu' if device else not torch.cuda.is_available()
+    return 0 if on_cpu else None
 
 # %% ../nbs/07_cli.ipynb #f3c942d8
 def bits_list(bits)->list:
@@ -71,14 +80,14 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
               epochs:int=3, teacher_epochs:int=3, lr:float|None=None, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
               seed:int=42, device:str|None=None, plot:bool=True, feature_weight:float=0., calib:str='mse', w_granularity:str='tensor',
-              onnx:bool=False)->pd.DataFrame:
+              onnx:bool=False, workers:int|None=None)->pd.DataFrame:
     "Train (or load) a full-precision teacher, distil a quantized student label-free at each of `bits`, and report them"
     # check every option before any work
     bits = bits_list(bits)
     if len(bits) > 1 and (w_bits is not None or a_bits is not None): raise ValueError("w_bits and a_bits go with a single bits value")
     w_bits = None if w_bits is None else check_bits(w_bits, 'w_bits')
     a_bits = None if a_bits is None else check_bits(a_bits, 'a_bits')
-    check_method(method); check_calib(calib); check_granularity(w_granularity)
+    check_method(method); check_calib(calib); check_granularity(w_granularity); check_workers(workers, 'workers')
     if onnx: onnx_modules() # its packages are there, or an ImportError that says how to install them, before any work
     if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or not feature_weight >= 0:
         raise ValueError(f"feature_weight must be a number >= 0, got {feature_weight!r}")
@@ -94,7 +103,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     set_seed(seed)
     out = Path(out)
     if main: out.mkdir(parents=True, exist_ok=True)
-    dls,lab = _dls(data, bs, n_train, n_valid, unlabeled, size, seed)
+    dls,lab = _dls(data, bs, n_train, n_valid, unlabeled, size, seed, data_workers(workers, device))
     if device:
         dls.to(torch.device(device))
         if lab is not None: lab.to(torch.device(device))
@@ -203,13 +212,14 @@ def sqakd_train(
     calib:str='mse', # range rule of the quantizers: mse, 3sigma (the paper's), percentile or minmax
     w_granularity:str='tensor', # weight ranges: tensor, or channel (one per output channel)
     onnx:store_true=False, # also write each student as ONNX for ONNX Runtime (`pip install 'sqakd_fastai[onnx]'`)
+    workers:int=None, # DataLoader worker processes (default: fastai's; 0 under a launcher on the CPU)
 ):
     "SQAKD on real data: a full-precision teacher, then a label-free quantized student; a table, a plot and the models"
     # returns None: a console script passes the return value to `sys.exit`
     try:
         res = run_sqakd(bits, w_bits, a_bits, method, arch, epochs, teacher_epochs, lr, teacher_lr, bs, n_train, n_valid,
                         data, unlabeled, teacher, out, size, seed, device, feature_weight=feature_weight,
-                        calib=calib, w_granularity=w_granularity, onnx=onnx)
+                        calib=calib, w_granularity=w_granularity, onnx=onnx, workers=workers)
     except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as e:
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)
     if res is None: return # a rank other than 0 of a multi-process run: rank 0 reports

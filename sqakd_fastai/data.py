@@ -13,7 +13,7 @@ from fastai.vision.augment import Resize
 
 # %% auto #0
 __all__ = ['FMNIST_DEBIAN', 'FMNIST_FILES', 'FMNIST_CLASSES', 'FMNIST_STATS', 'read_idx', 'fashion_mnist_arrays', 'ArrayImage',
-           'ArrayLabel', 'arrays_dls', 'fashion_mnist_dls', 'seed_dls', 'folder_dls']
+           'ArrayLabel', 'arrays_dls', 'check_workers', 'fashion_mnist_dls', 'seed_dls', 'folder_dls']
 
 # %% ../nbs/00_data.ipynb #74eb15a2
 FMNIST_DEBIAN = Path('/usr/share/datasets/fashion-mnist') # where Debian's `dataset-fashion-mnist` puts the files
@@ -103,6 +103,15 @@ def arrays_dls(x_train:Tensor, # uint8 images (N,H,W) to train on
     if y_train is not None: dls.vocab = vocab
     return dls
 
+# %% ../nbs/00_data.ipynb #cdeacfe9
+def check_workers(num_workers, # DataLoader worker processes asked for
+                  name:str='num_workers', # the argument's name, for the error
+                 )->None:
+    "`num_workers` is None (fastai's default) or an int >= 0; else a `ValueError` naming it"
+    if num_workers is None: return
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"{name} must be None or an int >= 0, got {num_workers!r}")
+
 # %% ../nbs/00_data.ipynb #2fc26a3d
 def fashion_mnist_dls(bs:int=128, # batch size
                       n_train:int|None=None, # train on a random subset of this many images (quick runs)
@@ -112,10 +121,12 @@ def fashion_mnist_dls(bs:int=128, # batch size
                       seed:int=42, # seed of the subset and of the split
                       path:Path|str=FMNIST_DEBIAN, # folder with the IDX files (see `fashion_mnist_arrays`)
                       device=None, # device of the batches
+                      num_workers:int|None=None, # worker processes per DataLoader; None: fastai's default (one per CPU, at most 16)
                       **kwargs, # passed to `fashion_mnist_arrays`
                      )->DataLoaders:
     "Fashion-MNIST as fastai `DataLoaders`, labeled or unlabeled"
     if not isinstance(bs, int) or bs < 1: raise ValueError(f"bs must be a positive int, got {bs!r}")
+    check_workers(num_workers)
     fm = fashion_mnist_arrays(path, **kwargs)
     x,y,xv,yv = fm['x_train'],fm['y_train'],fm['x_test'],fm['y_test']
     if valid_pct is not None:
@@ -129,7 +140,7 @@ def fashion_mnist_dls(bs:int=128, # batch size
     xv,yv = xv[vidx],yv[vidx]
     if bs > len(x): raise ValueError(f"bs={bs} is larger than the training set ({len(x)} images)")
     if unlabeled: y,yv = None,None
-    return arrays_dls(x, y, xv, yv, vocab=FMNIST_CLASSES, stats=FMNIST_STATS, bs=bs, device=device)
+    return arrays_dls(x, y, xv, yv, vocab=FMNIST_CLASSES, stats=FMNIST_STATS, bs=bs, device=device, num_workers=num_workers)
 
 # %% ../nbs/00_data.ipynb #8b590551
 def seed_dls(dls:DataLoaders, # the `DataLoaders` (or one `DataLoader`) about to be used
@@ -160,8 +171,10 @@ def folder_dls(path:Path|str, # folder of images
                seed:int=42, # seed of the split and of the subset
                n_train:int|None=None, # keep a random subset of this many training images
                device=None, # device of the batches
+               num_workers:int|None=None, # worker processes per DataLoader; None: fastai's default (one per CPU, at most 16)
               )->DataLoaders:
     "`DataLoaders` from a folder of images, labeled by class sub-folder or unlabeled"
+    check_workers(num_workers)
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f"image folder {path} does not exist")
     items = get_image_files(path)
@@ -180,4 +193,4 @@ def folder_dls(path:Path|str, # folder of images
     dblock = DataBlock(blocks=(ImageBlock(PILImageBW if gray else PILImage),) + ((CategoryBlock,) if labeled else ()),
                        splitter=IndexSplitter(range(len(train), len(items))), get_y=parent_label if labeled else None,
                        item_tfms=Resize(size) if size else None, batch_tfms=Normalize(), n_inp=1)
-    return dblock.dataloaders(items, bs=bs, device=device)
+    return dblock.dataloaders(items, bs=bs, device=device, num_workers=num_workers)

@@ -13,10 +13,10 @@ out = Path(sys.argv[1])
 init_distributed()                 # the group exists before any fit, the teacher's included
 rank = rank_distrib()
 set_seed(rank)                     # on purpose: each rank its own teacher and its own first batch
-dls = fashion_mnist_dls(bs=32, n_train=512, n_valid=250, seed=0) # same split everywhere; 250 = 2x125, 4 batches of 32 a rank: padded
-# batches made in the rank's own process: on CI's 2 cores a forked DataLoader worker of rank 1 once hung right after fork
-# (2026-11-29; py-spy: the child blocked in native code at fork, rank 0 waiting in DDP's buffer broadcast)
-for dl in dls.loaders: dl.fake_l.num_workers = 0
+# same split everywhere; 250 = 2x125, 4 batches of 32 a rank: padded. Batches made in the rank's own process: on CI's 2 cores
+# a forked DataLoader worker of rank 1 once hung right after fork (2026-11-29; py-spy: the child blocked in native code at
+# fork, rank 0 waiting in DDP's buffer broadcast)
+dls = fashion_mnist_dls(bs=32, n_train=512, n_valid=250, seed=0, num_workers=0)
 learn = Learner(dls, get_model('resnet20', 1, 10), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
 with learn.no_bar(), learn.no_logging(): learn.fit(1, 5e-3)     # each rank trains its own full-precision model, alone
 # 16 steps leave BatchNorm's running statistics near their initial values (the model then predicts one class in eval mode):
