@@ -15,8 +15,8 @@ from .callback import *
 from .distributed import is_distributed
 
 # %% auto #0
-__all__ = ['rademacher', 'hutchinson_traces', 'coded_quantize', 'coded_quantizers', 'ewgs_quantizers', 'hessian_deltas',
-           'kept_rng', 'first_inputs', 'HessianDelta']
+__all__ = ['DELTA_EVERY', 'rademacher', 'hutchinson_traces', 'coded_quantize', 'coded_quantizers', 'ewgs_quantizers',
+           'hessian_deltas', 'kept_rng', 'first_inputs', 'HessianDelta']
 
 # %% ../nbs/02a_hessian.ipynb #ce800b25
 def rademacher(t:Tensor, # a tensor giving the shape, dtype and device
@@ -138,11 +138,13 @@ def first_inputs(dl, # a (fastai) DataLoader
     return [tuple(plain(t) for t in b[:n_inp]) for b in bs]
 
 # %% ../nbs/02a_hessian.ipynb #32d85ada
+DELTA_EVERY = 5 # epochs between δ updates: from one epoch's update to the next, δ moved by about one estimate's own error (`tests/delta_drift.py`; 'How often' in 02a_hessian)
+
 class HessianDelta(Callback):
     "Label-free EWGS: set every EWGS quantizer's δ from the Hessian trace of the distillation loss, before training and every `every` epochs"
     order = SQAKDCallback.order+1 # after the teacher's callback, which gives the loss
     def __init__(self,
-                 every:int=1, # epochs between updates (and one before the first batch of each `fit`)
+                 every:int=DELTA_EVERY, # epochs between updates (and one before the first batch of each `fit`)
                  n_batches:int=1, # training batches per estimate
                  max_probes:int=10, # Hutchinson probes per batch, at most
                  tol:float=0.05, # relative change of the running means that ends the probes

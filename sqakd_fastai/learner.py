@@ -122,7 +122,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
                      layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
                      bn_reestimate:bool=True, # recompute the student's BatchNorm statistics on the calibration batches (`reestimate_bn`)
                      freeze_bn:bool=False, # BatchNorm normalises with, and keeps, those statistics while the student trains (`FrozenBNStats`)
-                     delta_every:int=1, # with `delta='hessian'`: epochs between δ updates (see `HessianDelta`)
+                     delta_every:int=DELTA_EVERY, # with `delta='hessian'`: epochs between δ updates (see `HessianDelta`)
                      **kwargs, # passed to the quantizers: `delta` (EWGS: a number, or 'hessian' for the label-free update of `HessianDelta`), `compiled` (EWGS, STE: `torch.compile`d activation kernels)
                     )->Learner: # the same learner, quantized and distilling
     "Turn `learn` into a label-free SQAKD student of its own full-precision model"
