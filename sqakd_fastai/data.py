@@ -103,7 +103,7 @@ def arrays_dls(x_train:Tensor, # uint8 images (N,H,W) to train on
     if y_train is not None: dls.vocab = vocab
     return dls
 
-# %% ../nbs/00_data.ipynb #cdeacfe9
+# %% ../nbs/00_data.ipynb #ec508c7d
 def check_workers(num_workers, # DataLoader worker processes asked for
                   name:str='num_workers', # the argument's name, for the error
                  )->None:
