@@ -9,10 +9,12 @@ model's in ONNX Runtime join them (the session's intra-op threads = torch's thre
 table gives the median latency and its ratio to FP32 (PyTorch), and the bytes of weights each model holds in memory
 (parameters and buffers; for ONNX Runtime, the initializers of the graph it runs after its load-time optimizations,
 which fold the decoding of the packed codes into FP32 weights). ONNX Runtime's threads do not spin between calls
-here, so that they leave the cores to the PyTorch call that follows. The models are untrained (random weights):
-file sizes of trained students are in the notebooks (`06_export`, `06a_onnx`).
+here, so that they leave the cores to the PyTorch call that follows. With --compile, the FP32 model and the loaded
+student (decoded per call, and with cached weights) also run through `torch.compile` (its default backend, inductor: fused kernels for the
+activation quantizers' arithmetic; compiled before timing, ~20 s each on 2 CPU cores). The models are untrained
+(random weights): file sizes of trained students are in the notebooks (`06_export`, `06a_onnx`).
 
-    python tests/bench_deploy.py [--reps 200] [--bits 2] [--method ewgs] [--threads N]
+    python tests/bench_deploy.py [--reps 200] [--bits 2] [--method ewgs] [--threads N] [--compile]
 """
 import time, statistics, tempfile, warnings
 warnings.filterwarnings('ignore')
@@ -40,6 +42,7 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
          bits:int=2, # weight and activation bits
          method:str='ewgs', # quantizer method
          threads:int=0, # torch threads (0: torch's default)
+         compile:bool=False, # also time `torch.compile` of the FP32 model and of both loaded students
         ):
     if threads: torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -50,6 +53,10 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
     models = {'FP32': fp, f'W{bits}A{bits} fake-quantized (training form)': fq,
               f'W{bits}A{bits} loaded, decoded per call': load_quantized(fn),
               f'W{bits}A{bits} loaded, cache_weights=True': load_quantized(fn, cache_weights=True)}
+    if compile:
+        models['FP32, torch.compile'] = torch.compile(fp)
+        models[f'W{bits}A{bits} loaded, decoded per call, torch.compile'] = torch.compile(models[f'W{bits}A{bits} loaded, decoded per call'])
+        models[f'W{bits}A{bits} loaded, cache_weights=True, torch.compile'] = torch.compile(models[f'W{bits}A{bits} loaded, cache_weights=True'])
     wbytes,fo = {k: nbytes(m) for k,m in models.items()},None
     try: import onnxruntime
     except ImportError: print("onnxruntime is not installed (pip install 'sqakd_fastai[onnx]'): PyTorch rows only")
