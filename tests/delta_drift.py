@@ -9,7 +9,9 @@ activations), medians over the quantizers: the relative change of δ since the p
 first, and the relative spread (standard deviation over mean) of the repeated estimates. If δ were constant,
 the change between two updates would be about 1.4x that spread (two independent estimates).
 
-    python tests/delta_drift.py [--n_train 6400] [--epochs 6] [--repeats 3] [--teacher_epochs 3] [--threads N]
+    python tests/delta_drift.py [--n_train 6400] [--epochs 6] [--repeats 3] [--teacher_epochs 3] [--probes 5] [--threads N]
+
+The table in 02a_hessian and the README was measured at 10 probes (`--probes 10`), the default before `DELTA_PROBES`.
 """
 import statistics, time, warnings
 warnings.filterwarnings('ignore')
@@ -31,6 +33,14 @@ class Spread(Callback):
                 for r,b in enumerate(batches)]
         self.rows.append(dict(epoch=self.epoch, update=hd.history[-1], repeats=reps))
 
+def w2a2_student(n_train:int, teacher_epochs:int, seed:int, **kwargs):
+    "(dls, a W2A2 student of a ResNet-20 teacher trained `teacher_epochs` with labels on `n_train` Fashion-MNIST images), right after `quantize(2, **kwargs)`"
+    set_seed(seed)
+    dls = fashion_mnist_dls(bs=128, n_train=n_train, n_valid=1000, seed=seed)
+    teacher = Learner(dls, resnet20(1, 10), loss_func=CrossEntropyLossFlat())
+    with teacher.no_bar(), teacher.no_logging(): teacher.fit_one_cycle(teacher_epochs, 5e-3)
+    return dls,Learner(dls, deepcopy(teacher.model), loss_func=CrossEntropyLossFlat()).quantize(2, **kwargs)
+
 def kind(name): return 'weights' if 'weight_quantizer' in name else 'activations'
 
 @call_parse
@@ -38,15 +48,13 @@ def main(n_train:int=6400, # training images per epoch
          epochs:int=6, # student epochs (one δ update before each)
          repeats:int=3, # extra estimates after each update, for the spread of one estimate
          teacher_epochs:int=3, # full-precision teacher epochs (with labels)
+         probes:int=DELTA_PROBES, # Hutchinson probes per estimate (the update's and the repeats')
          threads:int=0, # torch threads (0: torch's default)
          seed:int=0,
         ):
     if threads: torch.set_num_threads(threads)
-    set_seed(seed)
-    dls = fashion_mnist_dls(bs=128, n_train=n_train, n_valid=1000, seed=seed)
-    teacher = Learner(dls, resnet20(1, 10), loss_func=CrossEntropyLossFlat())
-    with teacher.no_bar(), teacher.no_logging(): teacher.fit_one_cycle(teacher_epochs, 5e-3)
-    sl = Learner(dls, deepcopy(teacher.model), loss_func=CrossEntropyLossFlat()).quantize(2, delta='hessian', delta_every=1)
+    dls,sl = w2a2_student(n_train, teacher_epochs, seed, delta='hessian', delta_every=1)
+    sl.hessian_delta.max_probes = probes
     sp = Spread(repeats)
     t0 = time.perf_counter()
     with sl.no_bar(), sl.no_logging(): sl.fit_one_cycle(epochs, student_lr(2), cbs=sp)
