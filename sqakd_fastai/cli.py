@@ -26,7 +26,7 @@ from .onnx_export import export_onnx, onnx_modules
 from .evaluation import *
 
 # %% auto #0
-__all__ = ['data_workers', 'bits_list', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
+__all__ = ['data_workers', 'bits_list', 'delta_option', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
 
 # %% ../nbs/07_cli.ipynb #8fe45461
 def _data_key(*args):
@@ -75,12 +75,26 @@ def bits_list(bits)->list:
         if check_bits(b) is None: raise ValueError("bits must be in 1..8")
     return bits
 
+# %% ../nbs/07_cli.ipynb #6200e708
+def delta_option(delta, # None (the library's default), 'hessian', or a number, maybe as a string
+                 method:str='ewgs', # the quantizer it is for
+                ):
+    "`--delta` as `quantize_learner` takes it: None, 'hessian' or a float"
+    if delta is None or delta == 'hessian': pass
+    elif isinstance(delta, bool): raise ValueError(f"delta must be 'hessian' or a number, got {delta!r}")
+    else:
+        try: delta = float(delta)
+        except (TypeError, ValueError): raise ValueError(f"delta must be 'hessian' or a number, got {delta!r}") from None
+        if not delta >= 0: raise ValueError(f"delta must be >= 0, got {delta}") # EWGS's rule clips it at 0; NaN fails here too
+    if delta is not None and method != 'ewgs': raise ValueError(f"delta is EWGS's gradient scale: method {method!r} has none")
+    return delta
+
 # %% ../nbs/07_cli.ipynb #f1d2089c
 def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',
               epochs:int=3, teacher_epochs:int=3, lr:float|None=None, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
               seed:int=42, device:str|None=None, plot:bool=True, feature_weight:float=0., calib:str='mse', w_granularity:str='tensor',
-              onnx:bool=False, workers:int|None=None)->pd.DataFrame:
+              onnx:bool=False, workers:int|None=None, delta:str|float|None=None)->pd.DataFrame:
     "Train (or load) a full-precision teacher, distil a quantized student label-free at each of `bits`, and report them"
     # check every option before any work
     bits = bits_list(bits)
@@ -88,6 +102,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     w_bits = None if w_bits is None else check_bits(w_bits, 'w_bits')
     a_bits = None if a_bits is None else check_bits(a_bits, 'a_bits')
     check_method(method); check_calib(calib); check_granularity(w_granularity); check_workers(workers, 'workers')
+    delta = delta_option(delta, method)
     if onnx: onnx_modules() # its packages are there, or an ImportError that says how to install them, before any work
     if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or not feature_weight >= 0:
         raise ValueError(f"feature_weight must be a number >= 0, got {feature_weight!r}")
@@ -139,7 +154,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
         wb,ab = (b if w_bits is None else w_bits),(b if a_bits is None else a_bits)
         tag = f"W{wb or 32}A{ab or 32}"
         sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(b, w_bits=wb, a_bits=ab, method=method, feature_weight=feature_weight,
-                                                                            calib=calib, w_granularity=w_granularity)
+                                                                            calib=calib, w_granularity=w_granularity, delta=delta)
         t0 = time.time()
         with distrib_if_launched(sl): sl.fit_one_cycle(epochs, lr or student_lr(min(wb or 8, ab or 8))) # a full-precision side does not narrow it
         s_time = time.time() - t0
@@ -213,13 +228,14 @@ def sqakd_train(
     w_granularity:str='tensor', # weight ranges: tensor, or channel (one per output channel)
     onnx:store_true=False, # also write each student as ONNX for ONNX Runtime (`pip install 'sqakd_fastai[onnx]'`)
     workers:int=None, # DataLoader worker processes (default: fastai's; 0 under a launcher on the CPU)
+    delta:str=None, # EWGS's δ: hessian (the default: label-free, from the distillation loss) or a number (0: the paper's code)
 ):
     "SQAKD on real data: a full-precision teacher, then a label-free quantized student; a table, a plot and the models"
     # returns None: a console script passes the return value to `sys.exit`
     try:
         res = run_sqakd(bits, w_bits, a_bits, method, arch, epochs, teacher_epochs, lr, teacher_lr, bs, n_train, n_valid,
                         data, unlabeled, teacher, out, size, seed, device, feature_weight=feature_weight,
-                        calib=calib, w_granularity=w_granularity, onnx=onnx, workers=workers)
+                        calib=calib, w_granularity=w_granularity, onnx=onnx, workers=workers, delta=delta)
     except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as e:
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)
     if res is None: return # a rank other than 0 of a multi-process run: rank 0 reports

@@ -122,8 +122,9 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
                      layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
                      bn_reestimate:bool=True, # recompute the student's BatchNorm statistics on the calibration batches (`reestimate_bn`)
                      freeze_bn:bool=False, # BatchNorm normalises with, and keeps, those statistics while the student trains (`FrozenBNStats`)
+                     delta:float|str|None=None, # EWGS's gradient scale δ: 'hessian' (the label-free update of `HessianDelta`; None means it for 'ewgs'), or a number (0: the paper's released code)
                      delta_every:int=DELTA_EVERY, # with `delta='hessian'`: epochs between δ updates (see `HessianDelta`)
-                     **kwargs, # passed to the quantizers: `delta` (EWGS: a number, or 'hessian' for the label-free update of `HessianDelta`), `compiled` (EWGS, STE: `torch.compile`d activation kernels)
+                     **kwargs, # passed to the quantizers: `compiled` (EWGS, STE: `torch.compile`d activation kernels)
                     )->Learner: # the same learner, quantized and distilling
     "Turn `learn` into a label-free SQAKD student of its own full-precision model"
     # 1. check everything, change nothing
@@ -133,9 +134,12 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     w_bits = bits if w_bits is None else check_bits(w_bits, 'w_bits')
     a_bits = bits if a_bits is None else check_bits(a_bits, 'a_bits')
     check_method(method); check_kd_args(T, kd_weight, ce_weight, feature_weight)
-    hessian = isinstance(kwargs.get('delta'), str)
-    if hessian and kwargs['delta'] != 'hessian': raise ValueError(f"delta must be a number or 'hessian', got {kwargs['delta']!r}")
-    if hessian: kwargs = {**kwargs, 'delta': 0.} # the quantizers start at δ = 0; `HessianDelta` sets it before the first batch
+    distils = bool(kd_weight or feature_weight) # `HessianDelta` differentiates the distillation loss: QAT alone has none
+    if delta is None and method == 'ewgs': delta = 'hessian' if distils else 0.
+    hessian = isinstance(delta, str)
+    if hessian and delta != 'hessian': raise ValueError(f"delta must be a number or 'hessian', got {delta!r}")
+    if hessian and not distils: raise ValueError("delta='hessian' needs a distillation loss (kd_weight or feature_weight > 0): give δ as a number")
+    if delta is not None: kwargs = {**kwargs, 'delta': 0. if hessian else delta} # `HessianDelta` sets δ before the first batch
     make_quantizer(method, 2, 'weight', **kwargs) # checks the quantizer options
     h_cb = HessianDelta(delta_every) if hessian else None # checks `delta_every`
     if isinstance(quant_lr_mult, bool) or not isinstance(quant_lr_mult, (int, float)) or not quant_lr_mult > 0:
@@ -183,7 +187,7 @@ def quantize(self:Learner, bits:int=2, **kwargs)->Learner:
     return quantize_learner(self, bits, **kwargs)
 
 # %% ../nbs/03_learner.ipynb #e31fe60e
-# best one-cycle peak rates of `lr_sweep` in 08_reproduce (ResNet-20 on Fashion-MNIST, EWGS, BatchNorm updated as by default, 2 epochs), by width
+# best one-cycle peak rates of `lr_sweep` in 08_reproduce (ResNet-20 on Fashion-MNIST, EWGS at the paper's δ = 0, BatchNorm updated as by default, 2 epochs), by width
 STUDENT_LR = {1: 2e-3, 2: 2e-3, 4: 1e-4}
 
 def student_lr(bits:int, # the student's narrower width (weights or activations), 1..8

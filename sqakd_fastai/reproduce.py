@@ -27,9 +27,9 @@ from .models import *
 from .evaluation import evaluate
 
 # %% auto #0
-__all__ = ['MODES', 'START_CONFIGS', 'LR_CONFIGS', 'fit_cos', 'train_teacher', 'student_learner', 'train_student', 'compare',
-           'claim_table', 'plot_claim', 'starting_points', 'start_table', 'lr_sweep', 'sweep_table', 'start_to_end',
-           'cifar10_dls', 'sqakd_cifar10']
+__all__ = ['MODES', 'START_CONFIGS', 'LR_CONFIGS', 'fit_cos', 'train_teacher', 'student_learner', 'paper_delta', 'train_student',
+           'compare', 'claim_table', 'plot_claim', 'starting_points', 'start_table', 'lr_sweep', 'sweep_table',
+           'start_to_end', 'cifar10_dls', 'sqakd_cifar10']
 
 # %% ../nbs/08_reproduce.ipynb #3399a6d4
 def fit_cos(learn:Learner, epochs:int, lr:float, cbs=None):
@@ -87,7 +87,13 @@ def student_learner(teacher:nn.Module, # the trained full-precision model: teach
     if mode not in MODES: raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
     loss = MODES[mode][1]
     learn = Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat(), opt_func=partial(Adam, decouple_wd=False), wd=wd)
-    return learn.quantize(bits, method=method, teacher=teacher, **loss, **kwargs)
+    return learn.quantize(bits, method=method, teacher=teacher, **loss, **paper_delta(method, kwargs))
+
+def paper_delta(method:str, # quantizer
+                kwargs:dict, # `quantize_learner` options
+               )->dict:
+    "`kwargs`, with EWGS at the paper's δ = 0 unless they set `delta`: its released code never updates δ (the library's default is `'hessian'`)"
+    return {'delta': 0., **kwargs} if method == 'ewgs' else kwargs
 
 def train_student(teacher:nn.Module, # the trained full-precision model: teacher, and start of the student
                   dls, # `DataLoaders`; labeled for `mode='qat'`
@@ -228,7 +234,7 @@ def lr_sweep(teacher:nn.Module, # the trained full-precision model
     configs,rows = configs or LR_CONFIGS,[]
     def student(c, b):
         seed_dls(dls, seed); set_seed(seed)
-        return Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat()).quantize(b, method=method, teacher=teacher, **configs[c])
+        return Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat()).quantize(b, method=method, teacher=teacher, **paper_delta(method, configs[c]))
     for c,b in progress_bar([(c, b) for c in configs for b in bits], leave=False):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
