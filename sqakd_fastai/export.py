@@ -109,6 +109,7 @@ class PackedWeight(nn.Module):
                 ):
         super().__init__()
         self.bits,self.shape = check_bits(bits),tuple(codes.shape)
+        self.delta = None # EWGS's δ the weight was trained with, for `quant_report` (not used to compute)
         self.register_buffer('packed', pack_codes(codes, bits))
         self.register_buffer('table', table.detach().float().cpu())
 
@@ -116,7 +117,9 @@ class PackedWeight(nn.Module):
     def from_quantizer(cls, q:Quantizer, w:Tensor):
         "Encode weight `w` with weight quantizer `q`"
         codes,table = q.encode(w)
-        return cls(codes, table, q.bits)
+        p = cls(codes, table, q.bits)
+        if isinstance(q, EWGSQuantizer): p.delta = q._delta
+        return p
 
     def codes(self)->Tensor: return unpack_codes(self.packed, self.bits, math.prod(self.shape)).view(self.shape)
     def forward(self, w=None)->Tensor: return decode(_unpack(self.packed, self.bits, math.prod(self.shape)).view(self.shape), self.table)
@@ -161,7 +164,13 @@ def _layer_row(name, m, macs):
     packed = (math.ceil(nw*wb/8) + 4*2**wb*_n_tables(m.weight_quantizer, shape) if wb else 4*nw) + 4*nb
     wb,ab = wb or 32,ab or 32
     return dict(layer=name, type=type(m).__name__, params=nw + nb, w_bits=wb, a_bits=ab, fp32_bytes=4*(nw + nb),
-                packed_bytes=packed, macs=macs, bops=macs*wb*ab)
+                packed_bytes=packed, macs=macs, bops=macs*wb*ab, w_delta=_delta(getattr(m, 'weight_quantizer', None)),
+                a_delta=_delta(getattr(m, 'act_quantizer', None)))
+
+def _delta(q)->float:
+    "EWGS's δ of quantizer `q` (or of the packed weight it became); NaN for any other"
+    d = q._delta if isinstance(q, EWGSQuantizer) else q.delta if isinstance(q, PackedWeight) else None
+    return float('nan') if d is None else d
 
 def _macs(m, out):
     "Multiply-accumulates of one sample: each output element costs one per weight it sees"
@@ -176,7 +185,8 @@ def quant_report(model:nn.Module|Learner, # a model (quantized or not, packed or
         if xb is None: xb = _example(learn)
     if not isinstance(model, nn.Module): raise TypeError(f"expected an nn.Module or a Learner, got {type(model).__name__}")
     if isinstance(model, torch.fx.GraphModule) and model.meta.get('quant_report'): # a loaded file: the table written with it
-        return pd.DataFrame(model.meta['quant_report']).astype({'w_bits': 'Int64', 'a_bits': 'Int64'})
+        df = pd.DataFrame(model.meta['quant_report'])
+        return df.astype({'w_bits': 'Int64', 'a_bits': 'Int64', **{c: 'float64' for c in _DELTAS if c in df}})
     if xb is None: raise ValueError("quant_report needs an input batch `xb` to count MACs (a Learner gives its own)")
     xb = tuple(xb) if isinstance(xb, (tuple, list)) else (xb,)
     layers = {n: m for n,m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))}
@@ -202,7 +212,9 @@ def quant_report(model:nn.Module|Learner, # a model (quantized or not, packed or
     df = pd.DataFrame(rows).astype({'w_bits': 'Int64', 'a_bits': 'Int64'})
     total = df[['params', 'fp32_bytes', 'packed_bytes', 'macs', 'bops']].sum()
     df.loc[len(df)] = dict(layer='total', type='', w_bits=pd.NA, a_bits=pd.NA, **total)
-    return df
+    return df.drop(columns=list(_DELTAS)) if df[list(_DELTAS)].isna().all().all() else df # δ columns only where EWGS trained
+
+_DELTAS = ('w_delta', 'a_delta')
 
 # %% ../nbs/06_export.ipynb #ade9978a
 _MAGIC,_VERSION = b'SQAKDQ\x00',2 # version 1: a pickled module structure (read only with `trusted=True`); 2: the graph as JSON
