@@ -79,15 +79,11 @@ def bits_list(bits)->list:
 def delta_option(delta, # None (the library's default), 'hessian', or a number, maybe as a string
                  method:str='ewgs', # the quantizer it is for
                 ):
-    "`--delta` as `quantize_learner` takes it: None, 'hessian' or a float"
-    if delta is None or delta == 'hessian': pass
-    elif isinstance(delta, bool): raise ValueError(f"delta must be 'hessian' or a number, got {delta!r}")
-    else:
+    "`--delta` as `quantize_learner` takes it (None, 'hessian' or a float), checked by `check_delta`"
+    if isinstance(delta, str) and delta != 'hessian':
         try: delta = float(delta)
-        except (TypeError, ValueError): raise ValueError(f"delta must be 'hessian' or a number, got {delta!r}") from None
-        if not delta >= 0: raise ValueError(f"delta must be >= 0, got {delta}") # EWGS's rule clips it at 0; NaN fails here too
-    if delta is not None and method != 'ewgs': raise ValueError(f"delta is EWGS's gradient scale: method {method!r} has none")
-    return delta
+        except ValueError: raise ValueError(f"delta must be 'hessian' or a number, got {delta!r}") from None
+    return check_delta(delta, method)
 
 # %% ../nbs/07_cli.ipynb #f1d2089c
 def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',

@@ -8,7 +8,7 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.torch_core import to_device, trainable_params
-import itertools
+import itertools, math
 from .quantizers import *
 from .calibration import *
 from .callback import *
@@ -16,8 +16,8 @@ from .hessian import *
 from copy import deepcopy
 
 # %% auto #0
-__all__ = ['STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms', 'FrozenBNStats', 'quantize_learner',
-           'student_lr']
+__all__ = ['STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms', 'FrozenBNStats', 'check_delta',
+           'quantize_learner', 'student_lr']
 
 # %% ../nbs/03_learner.ipynb #0361c3ec
 def quantizer_params(model:nn.Module)->list:
@@ -100,6 +100,18 @@ def _check_teacher(teacher, model, xb):
     return teacher
 
 # %% ../nbs/03_learner.ipynb #a77b7c03
+def check_delta(delta, # None, 'hessian', or a number
+                method:str='ewgs', # the quantizer it is for
+               ):
+    "EWGS's `delta` as `quantize_learner` takes it, checked: None, 'hessian', or a finite number >= 0 (EWGS's rule clips δ at 0)"
+    if delta is None: return None
+    if isinstance(delta, str):
+        if delta != 'hessian': raise ValueError(f"delta must be a number or 'hessian', got {delta!r}")
+    elif isinstance(delta, bool) or not isinstance(delta, (int, float)): raise ValueError(f"delta must be 'hessian' or a number >= 0, got {delta!r}")
+    elif not 0 <= delta < math.inf: raise ValueError(f"delta must be a finite number >= 0, got {delta}")
+    if method != 'ewgs': raise ValueError(f"delta is EWGS's gradient scale: method {method!r} has none")
+    return delta
+
 def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) full-precision model
                      bits:int=2, # weight and activation bits, 1..8
                      w_bits:int|None=None, # weight bits, if not `bits` (None/32: full precision)
@@ -135,9 +147,8 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     a_bits = bits if a_bits is None else check_bits(a_bits, 'a_bits')
     check_method(method); check_kd_args(T, kd_weight, ce_weight, feature_weight)
     distils = bool(kd_weight or feature_weight) # `HessianDelta` differentiates the distillation loss: QAT alone has none
-    if delta is None and method == 'ewgs': delta = 'hessian' if distils else 0.
+    if check_delta(delta, method) is None and method == 'ewgs': delta = 'hessian' if distils else 0.
     hessian = isinstance(delta, str)
-    if hessian and delta != 'hessian': raise ValueError(f"delta must be a number or 'hessian', got {delta!r}")
     if hessian and not distils: raise ValueError("delta='hessian' needs a distillation loss (kd_weight or feature_weight > 0): give δ as a number")
     if delta is not None: kwargs = {**kwargs, 'delta': 0. if hessian else delta} # `HessianDelta` sets δ before the first batch
     make_quantizer(method, 2, 'weight', **kwargs) # checks the quantizer options
