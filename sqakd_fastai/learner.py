@@ -16,8 +16,8 @@ from .hessian import *
 from copy import deepcopy
 
 # %% auto #0
-__all__ = ['STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms', 'FrozenBNStats', 'check_delta',
-           'quantize_learner', 'student_lr']
+__all__ = ['STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms', 'FrozenBNStats', 'dropouts',
+           'NoDropout', 'check_delta', 'quantize_learner', 'student_lr']
 
 # %% ../nbs/03_learner.ipynb #0361c3ec
 def quantizer_params(model:nn.Module)->list:
@@ -56,11 +56,24 @@ def batchnorms(model:nn.Module)->list:
     "The BatchNorm layers of `model` (1d, 2d, 3d, synchronised)"
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
-class FrozenBNStats(Callback):
-    "While training, the model's BatchNorm layers normalise with their running statistics and leave them as they are; their affine weights train"
+class _InferenceWhileTraining(Callback):
+    "While training, the layers `self.layers(model)` picks run in inference mode; the rest of the model trains"
     order = TrainEvalCallback.order+1 # right after fastai puts the model in training mode
     def before_train(self):
-        for m in batchnorms(self.learn.model): m.eval()
+        for m in self.layers(self.learn.model): m.eval()
+
+class FrozenBNStats(_InferenceWhileTraining):
+    "While training, the model's BatchNorm layers normalise with their running statistics and leave them as they are; their affine weights train"
+    layers = staticmethod(batchnorms)
+
+# %% ../nbs/03_learner.ipynb #13ef5cd0
+def dropouts(model:nn.Module)->list:
+    "The dropout layers of `model` (`nn.Dropout`, `Dropout1d/2d/3d`, `AlphaDropout`, ...)"
+    return [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+
+class NoDropout(_InferenceWhileTraining):
+    "While training, the model's dropout layers are identities (inference mode), as in the teacher the student matches"
+    layers = staticmethod(dropouts)
 
 # %% ../nbs/03_learner.ipynb #1a1677d4
 def _calib_batches(learn, n:int)->list:
@@ -134,6 +147,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
                      layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
                      bn_reestimate:bool=True, # recompute the student's BatchNorm statistics on the calibration batches (`reestimate_bn`)
                      freeze_bn:bool=False, # BatchNorm normalises with, and keeps, those statistics while the student trains (`FrozenBNStats`)
+                     dropout:bool=False, # keep the student's dropout layers active while it trains (False: off, as in the teacher it matches; `NoDropout`)
                      delta:float|str|None=None, # EWGS's gradient scale δ: 'hessian' (the label-free update of `HessianDelta`; None means it for 'ewgs'), or a number (0: the paper's released code)
                      delta_every:int=DELTA_EVERY, # with `delta='hessian'`: epochs between δ updates (see `HessianDelta`)
                      **kwargs, # passed to the quantizers: `compiled` (EWGS, STE: `torch.compile`d activation kernels)
@@ -161,6 +175,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     if isinstance(n_calib, bool) or not isinstance(n_calib, int) or n_calib < 1: raise ValueError(f"n_calib must be an int >= 1, got {n_calib!r}")
     if not isinstance(bn_reestimate, bool): raise TypeError(f"bn_reestimate must be True or False, got {bn_reestimate!r}")
     if not isinstance(freeze_bn, bool): raise TypeError(f"freeze_bn must be True or False, got {freeze_bn!r}")
+    if not isinstance(dropout, bool): raise TypeError(f"dropout must be True or False, got {dropout!r}")
     feature_layers = check_feature_layers(feature_weight, feature_layers, plan) or None
     batches = _calib_batches(learn, n_calib)
     xb = batches[0]
@@ -185,6 +200,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     learn.splitter,learn.opt = QuantSplitter(learn.splitter),None
     learn.add_cbs([SQAKDCallback(teacher, T, kd_weight, ce_weight, fuse_teacher, feature_weight, feature_layers), QuantizerLR(quant_lr_mult)])
     if freeze_bn: learn.add_cb(FrozenBNStats())
+    if not dropout and dropouts(learn.model): learn.add_cb(NoDropout())
     if h_cb is not None: learn.add_cb(h_cb)
     if agreement: learn.metrics = L(learn.metrics) + [TeacherAgreement()]
     if feature_weight: learn.metrics = L(learn.metrics) + [FeatureMSE()]
