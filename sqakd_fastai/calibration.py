@@ -12,8 +12,9 @@ from .quantizers import _EPS
 from copy import deepcopy
 
 # %% auto #0
-__all__ = ['CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'ACT_SAMPLE', 'check_calib', 'minmax_range', 'percentile_range', 'mse_range',
-           'act_samples', 'calibrate_quantizers', 'bn_input_stats', 'reestimate_bn']
+__all__ = ['CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'ACT_SAMPLE', 'EQ_MAX_SCALE', 'check_calib', 'minmax_range',
+           'percentile_range', 'mse_range', 'act_samples', 'calibrate_quantizers', 'bn_input_stats', 'reestimate_bn',
+           'depthwise_chains', 'equalize_depthwise']
 
 # %% ../nbs/01b_calibration.ipynb #d69e9bfb
 CALIB_RULES = ('3sigma', 'mse', 'percentile', 'minmax')
@@ -86,6 +87,24 @@ def calibrate(self:Quantizer, x:Tensor, # the weight, or a sample of the activat
 ACT_SAMPLE = 2**13 # values kept per layer and batch: the 1% resolution of 'mse' and the 99.99th percentile need thousands
 
 @torch.no_grad()
+def _eval_inputs(model:nn.Module, names:list, batches:list, f:Callable):
+    "Run `batches` through `model` in eval mode, calling `f(name, x)` on the input `x` of each module in `names`; the model's mode is restored"
+    mods,seen = dict(model.named_modules()),set()
+    missing = [n for n in names if n not in mods]
+    if missing: raise ValueError(f"the model has no modules {missing}")
+    def hook(k, x): seen.add(k); f(k, x)
+    hooks = [mods[k].register_forward_pre_hook(lambda m,inp,k=k: hook(k, inp[0])) for k in names]
+    training = model.training
+    try:
+        model.eval()
+        for xb in batches: model(*xb)
+    finally:
+        for h in hooks: h.remove()
+        model.train(training)
+    unseen = [k for k in names if k not in seen]
+    if unseen: raise RuntimeError(f"the calibration batches never reached the layers {unseen}")
+
+@torch.no_grad()
 def act_samples(model:nn.Module, # a full-precision (or quantized) model
                 names:list, # the modules whose inputs to sample
                 batches:list, # input batches: tuples of tensors
@@ -93,9 +112,6 @@ def act_samples(model:nn.Module, # a full-precision (or quantized) model
                 seed:int=0, # of the sampling, so that calibration is deterministic
                )->dict: # {name: 1-D tensor}
     "A sample of the input of each module in `names`, over `batches`, in eval mode"
-    mods = dict(model.named_modules())
-    missing = [n for n in names if n not in mods]
-    if missing: raise ValueError(f"the model has no modules {missing}")
     out,g = {k: [] for k in names},None
     def keep(name, x):
         nonlocal g
@@ -104,16 +120,7 @@ def act_samples(model:nn.Module, # a full-precision (or quantized) model
         if g is None: g = torch.Generator(device=x.device).manual_seed(seed)
         idx = torch.randint(len(x), (n,), generator=g, device=x.device) if len(x) > n else slice(None)
         out[name].append(torch.cat([x[idx], x.min()[None], x.max()[None]]))
-    hooks = [mods[k].register_forward_pre_hook(lambda m,inp,k=k: keep(k, inp[0])) for k in names]
-    training = model.training
-    try:
-        model.eval()
-        for xb in batches: model(*xb)
-    finally:
-        for h in hooks: h.remove()
-        model.train(training)
-    unseen = [k for k,v in out.items() if not v]
-    if unseen: raise RuntimeError(f"the calibration batches never reached the layers {unseen}")
+    _eval_inputs(model, names, batches, keep)
     return {k: torch.cat(v) for k,v in out.items()}
 
 # %% ../nbs/01b_calibration.ipynb #a1ebef4f
@@ -176,3 +183,62 @@ def reestimate_bn(model:nn.Module, # a (quantized) model with BatchNorm layers
             m.running_var.mul_((vq/vf.clamp_min(m.eps)).to(m.running_var))
         else: m.running_mean.copy_(mq); m.running_var.copy_(vq)
     return model
+
+# %% ../nbs/01b_calibration.ipynb #4b92cdbe
+EQ_MAX_SCALE = 2.**8 # largest channel scale of `equalize_depthwise`: a channel below 1/256 of the widest (one step of an 8-bit grid over it) is raised that far and no further, so no parameter moves by more than ~2.4 decades (our depthwise net needs at most 12.5)
+
+def _plain_seq(m): return isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward
+
+def _leaves(m:nn.Module, name:str=''):
+    "The leaf modules of `m` as `(name, module)`, in the order they run, with `None` wherever that order is unknown"
+    kids = list(m.named_children())
+    if not kids: yield name,m; return
+    known = _plain_seq(m) # a plain `nn.Sequential` runs its children in order; any other container could do anything
+    if not known: yield None
+    for k,c in kids:
+        yield from _leaves(c, f'{name}.{k}' if name else k)
+        if not known: yield None
+
+def _reads_one_channel(m): # each output channel reads one input channel
+    return isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.groups == m.in_channels > 1
+
+def depthwise_chains(model:nn.Module, # a full-precision model
+                     plan:dict|None=None, # `quant_plan`'s {layer name: (w_bits, a_bits)}: only convolutions with quantized inputs
+                     granularity:dict|None=None, # `granularity_plan`'s {layer name: granularity}: only those with per-channel or full-precision weights
+                    )->list: # [(BatchNorm name, ReLU name, convolution name)]
+    "The BatchNorm → ReLU → depthwise convolution chains of `model` that `equalize_depthwise` can rescale (given `plan`: those it should)"
+    toks,out = list(_leaves(model)),[]
+    for a,b,c in zip(toks, toks[1:], toks[2:]):
+        if None in (a, b, c): continue
+        (nb,bn),(nr,r),(nc,cv) = a,b,c
+        if not (isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.affine and type(r) is nn.ReLU
+                and _reads_one_channel(cv) and bn.num_features == cv.in_channels): continue
+        if plan is not None:
+            w,a_bits = plan.get(nc, (None, None))
+            if a_bits is None: continue # its input stays full precision: nothing to gain
+            if w is not None and (granularity or {}).get(nc, 'tensor') != 'channel': continue # the spread would land on one weight grid
+        out.append((nb, nr, nc))
+    return out
+
+@torch.no_grad()
+def equalize_depthwise(model:nn.Module, # a full-precision model, rescaled in place
+                       batches:list, # input batches: tuples of tensors
+                       chains:list|None=None, # from `depthwise_chains`; None: every chain of `model`
+                      )->dict: # {convolution name: the scale of each of its input channels}
+    "Scale the channels of each chain so that all reach the same maximum at the convolution's input; `model` computes the same function"
+    chains = depthwise_chains(model) if chains is None else list(chains)
+    if not chains: return {}
+    mods,peak = dict(model.named_modules()),{}
+    def rec(c, x):
+        m = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1).amax(1)
+        peak[c] = m if c not in peak else torch.maximum(peak[c], m)
+    _eval_inputs(model, [c for _,_,c in chains], batches, rec)
+    ks = {}
+    for b,_,c in chains:
+        r,bn,cv = peak[c],mods[b],mods[c]
+        k = torch.where(r > 0, (r.max()/r.clamp_min(torch.finfo(r.dtype).tiny)).clamp_max(EQ_MAX_SCALE), torch.ones_like(r))
+        bn.weight.mul_(k.to(bn.weight)); bn.bias.mul_(k.to(bn.bias))
+        kc = k.repeat_interleave(cv.out_channels//cv.in_channels) # output channel o reads input channel o // multiplier
+        cv.weight.div_(kc.view(-1, *[1]*(cv.weight.dim() - 1)).to(cv.weight))
+        ks[c] = k
+    return ks

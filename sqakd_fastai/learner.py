@@ -145,6 +145,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
                      n_calib:int=4, # training batches the activation ranges are calibrated on
                      w_granularity:str='tensor', # weight ranges: 'tensor', or 'channel' (one per output channel)
                      layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
+                     equalize:bool=True, # rescale the channels into depthwise convolutions with per-channel (or full-precision) weights so that one activation range fits them all; the function is unchanged (`equalize_depthwise`)
                      bn_reestimate:bool=True, # recompute the student's BatchNorm statistics on the calibration batches (`reestimate_bn`)
                      freeze_bn:bool=False, # BatchNorm normalises with, and keeps, those statistics while the student trains (`FrozenBNStats`)
                      dropout:bool=False, # keep the student's dropout layers active while it trains (False: off, as in the teacher it matches; `NoDropout`)
@@ -171,8 +172,9 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
         raise ValueError(f"quant_lr_mult must be a number > 0, got {quant_lr_mult!r}")
     if hasattr(learn, 'sqakd') or quant_layers(learn.model): raise ValueError("the learner is already quantized")
     plan = quant_plan(learn.model, w_bits, a_bits, layer_bits, skip_first_last)
-    granularity_plan(plan, w_granularity, layer_granularity); check_calib(calib)
+    gran = granularity_plan(plan, w_granularity, layer_granularity); check_calib(calib)
     if isinstance(n_calib, bool) or not isinstance(n_calib, int) or n_calib < 1: raise ValueError(f"n_calib must be an int >= 1, got {n_calib!r}")
+    if not isinstance(equalize, bool): raise TypeError(f"equalize must be True or False, got {equalize!r}")
     if not isinstance(bn_reestimate, bool): raise TypeError(f"bn_reestimate must be True or False, got {bn_reestimate!r}")
     if not isinstance(freeze_bn, bool): raise TypeError(f"freeze_bn must be True or False, got {freeze_bn!r}")
     if not isinstance(dropout, bool): raise TypeError(f"dropout must be True or False, got {dropout!r}")
@@ -182,11 +184,13 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     _check_metrics(learn)
     if not all(bool(torch.isfinite(x).all()) for b in batches for x in b if x.is_floating_point()): raise ValueError("a calibration batch (the first training batches) holds NaN or inf")
     teacher = deepcopy(learn.model) if teacher is None else _check_teacher(teacher, learn.model, xb)
-    samples = act_samples(learn.model, list(plan), batches) # the full-precision model's activations
-    # 2. swap the layers and calibrate the quantizers, undoing the swap if that fails
+    chains = [c for c in depthwise_chains(learn.model, plan, gran) if c[2] not in (feature_layers or [])] if equalize else [] # SQuaT compares a feature layer's input with the teacher's: it keeps its scale
+    # 2. equalize, swap the layers and calibrate the quantizers, undoing everything if that fails
     originals = {n: m for n,m in learn.model.named_modules() if n in plan}
-    bn_state = {k: v.clone() for k,v in learn.model.state_dict().items()} if bn_reestimate else {}
+    state = {k: v.clone() for k,v in learn.model.state_dict().items()} if bn_reestimate or chains else {}
     try:
+        equalize_depthwise(learn.model, batches, chains)
+        samples = act_samples(learn.model, list(plan), batches) # the full-precision model's activations
         calibrate_quantizers(quantize_model(learn.model, w_bits, a_bits, method, layer_bits, skip_first_last, w_granularity, layer_granularity, **kwargs), samples, calib)
         if bn_reestimate: reestimate_bn(learn.model, batches, reference=teacher)
     except Exception:
@@ -194,7 +198,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
         for n,m in originals.items():
             parent,_,child = n.rpartition('.')
             setattr(mods[parent] if parent else learn.model, child, m)
-        if bn_state: learn.model.load_state_dict(bn_state) # the BatchNorm statistics, as they were
+        if state: learn.model.load_state_dict(state) # the BatchNorm statistics and equalized parameters, as they were
         raise
     # 3. a fresh optimizer with the quantizer group; the callbacks
     learn.splitter,learn.opt = QuantSplitter(learn.splitter),None

@@ -187,8 +187,8 @@ START_CONFIGS = {
     "3σ + BN shift": dict(calib='3sigma'),
     "MSE": dict(bn_reestimate=False),
     "MSE + BN shift (default)": dict(),
-    "MSE + BN shift, per channel": dict(w_granularity='channel'),
-} # quantize_learner options of each row: the paper's rule, each of our two changes alone, both, and per-channel weights
+    "MSE + BN shift, per channel, not equalized": dict(w_granularity='channel', equalize=False),
+} # quantize_learner options of each row: the paper's rule, each of our two changes alone, both, and per-channel weights (as first measured, before `equalize`: the depthwise net's equalized rows are measured below)
 
 def starting_points(teacher:nn.Module, # the trained full-precision model
                     dls, # `DataLoaders` to calibrate on (their training set)
@@ -262,19 +262,19 @@ def start_to_end(teacher:nn.Module, # the trained full-precision model
                  dls, # `DataLoaders` the students train on (the validation set chooses their epoch)
                  test_dl, # labeled held-out batches to report on
                  bits:list=(2, 4), # widths (weights and activations)
-                 configs:list=("paper: 3σ, 1 batch", "MSE + BN shift (default)", "MSE + BN shift, per channel"), # rows of `START_CONFIGS`
+                 configs:list|dict=("paper: 3σ, 1 batch", "MSE + BN shift (default)", "MSE + BN shift, per channel, not equalized"), # rows of `START_CONFIGS`, or {row name: `quantize_learner` options}
                  method:str='ewgs', # quantizer
                  mode:str='sqakd', # 'sqakd' (no labels) or 'qat' (labels, no teacher)
                  epochs:int=3, # student epochs
                  seed:int=0, # calibration batches, data order and initialisation of every run
                 )->pd.DataFrame: # one row per (config, bits)
     "Agreement with the teacher right after `quantize`, and test accuracy and agreement after the standard short run, per starting configuration"
-    rows = []
+    rows,configs = [],(configs if isinstance(configs, dict) else {c: START_CONFIGS[c] for c in configs})
     for c,b in progress_bar([(c, b) for c in configs for b in bits], leave=False):
         seed_dls(dls, seed); set_seed(seed)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            sl = student_learner(teacher, dls, b, method, mode, **START_CONFIGS[c])
+            sl = student_learner(teacher, dls, b, method, mode, **configs[c])
             r0 = evaluate(sl.model, teacher, test_dl)
             with _quiet(sl, True): fit_cos(sl, epochs, student_lr(b), cbs=_best(sl, 'valid_loss'))
         r = evaluate(sl.model, teacher, test_dl)
