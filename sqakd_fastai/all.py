@@ -4,7 +4,8 @@
 __all__ = []
 
 # %% ../nbs/04_all.ipynb #129c27b7
-from . import data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export, onnx_export
+from . import extras, data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export, onnx_export
+from .extras import *
 from .data import *
 from .distributed import *
 from .quantizers import *
@@ -16,4 +17,4 @@ from .evaluation import *
 from .models import *
 from .export import *
 from .onnx_export import *
-__all__ = [n for m in (data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export, onnx_export) for n in m.__all__] # re-exported for `import *`
+__all__ = [n for m in (extras, data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export, onnx_export) for n in m.__all__] # re-exported for `import *`

@@ -9,7 +9,7 @@ from fastcore.all import *
 from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback, CancelBatchException
 from fastai.callback.fp16 import MixedPrecision
-from fastai.distributed import DistributedTrainer
+from .distributed import DistributedTrainer # fastai's, or its stand-in without accelerate
 from .distributed import broadcast_state, all_ranks
 from .quantizers import *
 from .quantizers import _EPS

@@ -13,7 +13,6 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed, to_device, rank_distrib, num_distrib
-from fastai.distributed import teardown_distrib
 from .data import *
 from .distributed import *
 from .quantizers import *
@@ -164,7 +163,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
         rows.append(dict(model=f"{tag} {method} {'SQuaT' if feature_weight else 'SQAKD'} student", w_bits=wb or 32, a_bits=ab or 32, method=method,
                          **evaluate(sl.model, t_model, eval_dl), fp32_bytes=int(report.fp32_bytes.iloc[-1]),
                          packed_bytes=int(report.packed_bytes.iloc[-1]), **sizes, train_seconds=round(s_time, 1)))
-    if created: teardown_distrib()
+    if created: torch.distributed.destroy_process_group()
     if not main: return None
     pd.concat(reports).to_csv(out/'quant_report.csv', index=False)
     res = pd.DataFrame(rows)

@@ -8,13 +8,23 @@ from fastcore.all import *
 import fastai.torch_core as _torch_core
 from fastai.torch_core import num_distrib, rank_distrib
 from fastai.learner import Learner
-from fastai.distributed import DistributedTrainer, DistributedDL
-try: from accelerate import Accelerator
-except ModuleNotFoundError: Accelerator = None # fastai's `distrib_ctx` says to install it
+from fastai.callback.core import Callback
+from .extras import has_extra, import_extra
 
 # %% auto #0
 __all__ = ['is_distributed', 'model_device', 'broadcast_state', 'broadcast_object', 'all_ranks', 'init_distributed',
            'distrib_if_launched', 'maybe_gather']
+
+# %% ../nbs/01a_distributed.ipynb #deeaf633
+if has_extra('distributed'): from fastai.distributed import DistributedTrainer, DistributedDL
+else:
+    class DistributedTrainer(Callback):
+        "Stand-in for fastai's `DistributedTrainer`, which cannot be imported without accelerate: making one names the extra"
+        order = 11 # fastai's `DistributedTrainer.order` (checked against fastai's where accelerate is installed)
+    class DistributedDL: "Stand-in for fastai's `DistributedDL`, which cannot be imported without accelerate"
+    def _needs_accelerate(self, *args, **kwargs): import_extra('distributed', 'distributed training (`distrib_ctx`)')
+    Learner.distrib_ctx = Learner.to_distributed = _needs_accelerate
+    Learner.detach_distributed = lambda self: self
 
 # %% ../nbs/01a_distributed.ipynb #e5979ebb
 def is_distributed()->bool:
@@ -91,9 +101,9 @@ def __init__(self:DistributedTrainer,
              sync_bn=True, # replace the student's BatchNorm by `nn.SyncBatchNorm` (GPUs only)
              **kwargs): # passed to accelerate's `Accelerator`
     store_attr()
-    if Accelerator is None: raise ImportError("distributed training needs accelerate: pip install accelerate")
+    accelerate, = import_extra('distributed', 'distributed training (`DistributedTrainer`)')
     if not torch.cuda.is_available(): kwargs.setdefault('cpu', True) # else accelerate silently runs each rank alone
-    self.accelerator = Accelerator(**kwargs)
+    self.accelerator = accelerate.Accelerator(**kwargs)
 
 # %% ../nbs/01a_distributed.ipynb #6287f868
 @patch

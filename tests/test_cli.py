@@ -28,13 +28,23 @@ def check_outputs(out, student='student_w2a2_ewgs.sqakd', trained_teacher=True, 
     assert (Path(out)/'training.png').stat().st_size > 1000
     return res
 
-def test_labeled_then_unlabeled_with_saved_teacher(tmp_path):
-    r = run(*QUICK, '--out', tmp_path/'a')
+@pytest.fixture(scope='module')
+def main_job(tmp_path_factory):
+    "The main job on labeled data, as the README runs it (no extra needed): its output folder and run"
+    out = tmp_path_factory.mktemp('main')/'a'
+    return out,run(*QUICK, '--out', out)
+
+def test_main_job(main_job):
+    out,r = main_job
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'W2A2 ewgs SQAKD student' in r.stdout and 'layer3.2.conv2' in r.stdout # the results and the quant_report
-    res = check_outputs(tmp_path/'a')
+    res = check_outputs(out)
     assert 0.1 < res.accuracy[0] <= 1
-    teacher = next((tmp_path/'a').glob('teacher_*.pth'))
+
+@pytest.mark.extra('onnx')
+def test_unlabeled_with_saved_teacher_and_onnx(main_job, tmp_path):
+    assert main_job[1].returncode == 0, main_job[1].stderr[-2000:]
+    teacher = next(main_job[0].glob('teacher_*.pth'))
     r = run(*QUICK, '--unlabeled', '--bits', '2,4', '--method', 'lsq', '--teacher', teacher, '--out', tmp_path/'b', '--feature_weight', '1',
             '--calib', '3sigma', '--w_granularity', 'channel', '--onnx')
     assert r.returncode == 0, r.stderr[-2000:]

@@ -4,6 +4,8 @@ import os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 
+pytestmark = pytest.mark.extra('distributed') # every test here runs distrib_ctx, which needs accelerate
+
 HERE = Path(__file__).parent
 
 def free_port():

@@ -67,3 +67,61 @@ def test_bad_input_leaves_learner_untouched():
     for kw in (dict(bits=0), dict(method='nope'), dict(T=0), dict(layer_bits={'x': 2})):
         with pytest.raises((ValueError, TypeError)): quantize_learner(learn, **kw)
         assert list(learn.cbs) == cbs and repr(learn.model) == model_repr
+
+def _settings():
+    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini'); return cfg['DEFAULT']
+
+def _names(reqs): return {r.split('>')[0].split('=')[0].split('<')[0].strip().lower() for r in reqs.split()}
+
+def test_extras_match_settings():
+    "`EXTRAS` (what `import_extra` imports) and settings.ini's extras name the same packages"
+    from sqakd_fastai.extras import EXTRAS
+    for extra,mods in EXTRAS.items(): assert _names(_settings()[f'{extra}_requirements']) == set(mods), extra
+
+def test_requirements_are_what_the_code_imports():
+    "settings.ini's `requirements` are exactly the packages the library imports (at any level) outside the standard library and the extras"
+    import ast, sys
+    from sqakd_fastai.extras import EXTRAS
+    extras = {m for ms in EXTRAS.values() for m in ms}
+    found = set()
+    for f in (ROOT/'sqakd_fastai').glob('*.py'):
+        for n in ast.walk(ast.parse(f.read_text())):
+            if isinstance(n, ast.Import): found |= {a.name.split('.')[0] for a in n.names}
+            elif isinstance(n, ast.ImportFrom) and n.level == 0: found.add(n.module.split('.')[0])
+    found -= set(sys.stdlib_module_names) | {'sqakd_fastai'} | extras
+    assert found == _names(_settings()['requirements']), found
+
+PLAIN = '''
+import sys
+BLOCKED = {'accelerate', 'onnx', 'onnxscript', 'onnxruntime'}
+sys.modules.update(dict.fromkeys(BLOCKED)) # as in `pip install sqakd_fastai` without extras: importing one fails, find_spec finds none
+import torch, torch.nn as nn
+from fastai.learner import Learner
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from fastai.losses import CrossEntropyLossFlat
+from sqakd_fastai.all import *
+torch.manual_seed(0)
+x = torch.randn(96, 3, 8, 8); y = (x.mean((1, 2, 3)) > 0).long()
+dls = DataLoaders(DataLoader(list(zip(x[:64], y[:64])), bs=16, shuffle=True, drop_last=True), DataLoader(list(zip(x[64:], y[64:])), bs=16))
+net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+learn = Learner(dls, net, loss_func=CrossEntropyLossFlat())
+with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-2)
+learn = quantize_learner(learn, bits=2)
+with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-2)
+f = export_quantized(learn.model, sys.argv[1] + '/s.sqakd', x[:4])
+with torch.no_grad(): assert torch.allclose(load_quantized(f)(x[:4]), learn.model.eval()(x[:4]), atol=1e-5)
+assert len(quant_report(learn.model, x[:4])) > 0
+for call,extra in ((lambda: learn.distrib_ctx(), 'distributed'), (lambda: export_onnx(learn.model, sys.argv[1] + '/s.onnx', x[:4]), 'onnx'),
+                   (lambda: onnx_session(sys.argv[1] + '/s.onnx'), 'onnx')):
+    try: call(); raise AssertionError(f'no error without the {extra} extra')
+    except ImportError as e: assert f"pip install 'sqakd_fastai[{extra}]'" in str(e), e
+assert not [m for m in BLOCKED if sys.modules[m] is not None]
+print('plain ok')
+'''
+
+def test_single_process_path_without_extras(tmp_path):
+    "The whole single-process path where no extra can be imported (whether or not this venv has them): the naming ImportErrors for the rest"
+    import os, subprocess, sys
+    r = subprocess.run([sys.executable, '-c', PLAIN, str(tmp_path)], capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    assert r.returncode == 0 and 'plain ok' in r.stdout, r.stderr[-3000:]
