@@ -15,7 +15,7 @@ from .extras import has_extra, import_extra
 __all__ = ['is_distributed', 'model_device', 'broadcast_state', 'broadcast_object', 'all_ranks', 'init_distributed',
            'distrib_if_launched', 'maybe_gather']
 
-# %% ../nbs/01a_distributed.ipynb #deeaf633
+# %% ../nbs/01a_distributed.ipynb #710e45bd
 if has_extra('distributed'): from fastai.distributed import DistributedTrainer, DistributedDL
 else:
     class DistributedTrainer(Callback):
