@@ -2,7 +2,7 @@
 
 # %% ../nbs/06_export.ipynb #0ba74f1c
 from __future__ import annotations
-import io, json, math, operator, pickle, zlib, hashlib, struct, warnings
+import io, json, math, operator, pickle, zlib, hashlib, struct, warnings, functools
 from pathlib import Path
 from copy import deepcopy
 import torch, torch.nn as nn
@@ -15,8 +15,9 @@ from .quantizers import *
 from .quantizers import _EPS
 
 # %% auto #0
-__all__ = ['pack_codes', 'unpack_codes', 'decode', 'PackedWeight', 'packed_model', 'quant_report', 'exported_program',
-           'export_quantized', 'load_quantized']
+__all__ = ['DEPLOY_OPS', 'DEPLOY_FIXED_ARGS', 'DEPLOY_MAX_ELEMENTS', 'DEPLOY_MAX_HEADER', 'pack_codes', 'unpack_codes', 'decode',
+           'PackedWeight', 'packed_model', 'quant_report', 'check_graph', 'exported_program', 'export_quantized',
+           'load_quantized']
 
 # %% ../nbs/06_export.ipynb #2530258c
 _BIT = 2**torch.arange(8, dtype=torch.int64) # the value of each bit of a byte, least significant first
@@ -247,14 +248,12 @@ def _op_name(t)->str:
     raise ValueError(f"the traced model calls {t!r}, which the deploy format does not allow (ATen operators and size arithmetic only)")
 
 def _op(name:str):
-    "The operator named `name` in a file: an ATen `OpOverload` or one of `_PY_OPS`, nothing else"
+    "The operator named `name` in a file: one of `DEPLOY_OPS` (an ATen `OpOverload` or one of `_PY_OPS`), nothing else"
+    if not isinstance(name, str) or name not in DEPLOY_OPS:
+        raise ValueError(f"operator {str(name)[:80]!r} is not an ATen operator the deploy format allows (see `DEPLOY_OPS`)")
     if name in _PY_OPS: return _PY_OPS[name]
-    ns,_,rest = str(name).partition('::'); op,_,ov = rest.partition('.')
-    if ns != 'aten' or not op.isidentifier() or not ov.isidentifier(): raise ValueError(f"operator {name!r} is not an ATen operator")
-    try: f = getattr(getattr(torch.ops.aten, op), ov)
-    except (AttributeError, RuntimeError): raise ValueError(f"unknown ATen operator {name!r}") from None
-    if not isinstance(f, torch._ops.OpOverload): raise ValueError(f"{name!r} is not an ATen operator")
-    return f
+    op,_,ov = name.removeprefix('aten::').partition('.')
+    return getattr(getattr(torch.ops.aten, op), ov)
 
 def _enc(a, ids:dict):
     "Graph argument `a` as JSON: nodes by index, tuples, dtypes, devices, layouts, memory formats tagged"
@@ -286,6 +285,109 @@ def _dec(a, nodes:list, device):
     raise ValueError(f"an argument of its graph is not one the format knows: {str(a)[:80]}")
 
 def _qualname_ok(name)->bool: return isinstance(name, str) and all((p.isidentifier() and not p.startswith('__')) or p.isdigit() for p in name.split('.'))
+
+# %% ../nbs/06_export.ipynb #4f5e81e7
+DEPLOY_OPS = frozenset(f'aten::{o}' for o in '''
+    conv1d.default conv2d.default conv3d.default conv_transpose1d.default conv_transpose2d.input conv_transpose3d.input
+    linear.default addmm.default mm.default bmm.default matmul.default baddbmm.default t.default
+    batch_norm.default layer_norm.default group_norm.default embedding.default scaled_dot_product_attention.default
+    avg_pool1d.default avg_pool2d.default avg_pool3d.default max_pool1d.default max_pool2d.default max_pool3d.default
+    adaptive_avg_pool1d.default adaptive_avg_pool2d.default adaptive_avg_pool3d.default adaptive_max_pool1d.default adaptive_max_pool2d.default
+    relu.default relu_.default hardtanh.default hardtanh_.default leaky_relu.default leaky_relu_.default elu.default elu_.default
+    gelu.default gelu_.default silu.default silu_.default mish.default mish_.default sigmoid.default sigmoid_.default
+    tanh.default tanh_.default hardsigmoid.default hardsigmoid_.default hardswish.default hardswish_.default
+    softmax.int log_softmax.int softplus.default prelu.default dropout.default dropout_.default
+    add.Tensor add_.Tensor add.Scalar sub.Tensor sub_.Tensor sub.Scalar mul.Tensor mul_.Tensor mul.Scalar div.Tensor div_.Tensor div.Scalar
+    neg.default abs.default reciprocal.default sqrt.default rsqrt.default exp.default log.default pow.Tensor_Scalar
+    round.default round_.default floor.default ceil.default sign.default clamp.default clamp_.default clamp_min.default clamp_min_.default
+    clamp_max.default floor_divide.default remainder.Scalar remainder.Tensor where.self
+    ge.Tensor le.Tensor gt.Tensor lt.Tensor ge.Scalar le.Scalar gt.Scalar lt.Scalar eq.Scalar
+    mean.dim mean.default sum.dim_IntList sum.default amax.default amin.default max.dim
+    arange.default arange.start arange.start_step zeros_like.default ones_like.default full_like.default
+    view.default reshape.default flatten.using_ints unflatten.int squeeze.dim squeeze.dims unsqueeze.default permute.default
+    transpose.int expand.default contiguous.default select.int slice.Tensor index_select.default gather.default
+    cat.default stack.default split.Tensor split_with_sizes.default chunk.default pad.default constant_pad_nd.default
+    detach.default clone.default to.dtype to.dtype_layout sym_size.int _assert_tensor_metadata.default
+    pixel_shuffle.default channel_shuffle.default'''.split()) | frozenset(_PY_OPS)
+
+DEPLOY_FIXED_ARGS = { # operators admitted only with these arguments: no random numbers, no running statistics updated
+    'aten::dropout.default': {'train': False}, 'aten::dropout_.default': {'train': False},
+    'aten::batch_norm.default': {'training': False},
+    'aten::scaled_dot_product_attention.default': {'dropout_p': 0.},
+}
+DEPLOY_MAX_ELEMENTS = 2**24 # the default bound of the sizes a graph's calls ask for: 64 MiB of float32
+
+@functools.cache
+def _schema(f)->tuple:
+    "(name, [(argument, kwarg only, has default, default)], arguments written in place, arguments the result may alias) of ATen operator `f`"
+    s = f._schema
+    args = [(a.name, a.kwarg_only, a.has_default_value(), a.default_value if a.has_default_value() else None) for a in s.arguments]
+    writes = [a.name for a in s.arguments if a.alias_info is not None and a.alias_info.is_write]
+    sets = {x for r in s.returns if r.alias_info is not None for x in r.alias_info.before_set}
+    aliased = [a.name for a in s.arguments if a.alias_info is not None and set(a.alias_info.before_set) & sets]
+    if not aliased and torch.Tag.maybe_aliasing_or_mutating in f.tags: aliased = [s.arguments[0].name] # dropout in inference returns its input
+    return _op_name(f),args,writes,aliased
+
+def _bound_args(f, args, kwargs)->dict:
+    "{argument name: value} of a call of ATen operator `f`, defaults filled in from its schema"
+    res = {}
+    for i,(name,kw_only,has_default,default) in enumerate(_schema(f)[1]):
+        if i < len(args) and not kw_only: res[name] = args[i]
+        elif name in kwargs: res[name] = kwargs[name]
+        elif has_default: res[name] = default
+    return res
+
+def _size(a)->int:
+    "The largest product of the integers of a list or tuple in argument `a` (a shape, a size, a padding), nested ones too: what a call may allocate"
+    if not isinstance(a, (list, tuple)): return 0 # fx keeps a graph's lists as its own list subclass
+    p,big = 1,0
+    for o in a:
+        if type(o) is int: p *= abs(o)
+        elif isinstance(o, (list, tuple)): big = max(big, _size(o))
+    return max(p, big)
+
+def _numel(name, bound:dict)->int:
+    "How many elements a call allocates through a scalar size (`arange`); 0 for any other call"
+    if not name.startswith('aten::arange.'): return 0
+    start,end,step = (bound.get(k, d) for k,d in (('start', 0), ('end', 0), ('step', 1)))
+    if not all(isinstance(v, (int, float)) for v in (start, end, step)) or step == 0: return 0 # sizes of a free dimension, or refused by torch
+    return max(0, math.ceil((end - start)/step))
+
+def _writes(f)->list:
+    "The names of the arguments ATen operator `f` writes in place, from its schema"
+    return _schema(f)[2]
+
+def _aliased_args(f)->list:
+    "The names of the arguments whose memory the result of ATen operator `f` may share (a view, an in-place result), from its schema"
+    return _schema(f)[3]
+
+def check_graph(g:torch.fx.Graph, # a graph to export, or one read from a file
+                max_elements:int=DEPLOY_MAX_ELEMENTS, # the largest size (product of a list of integers, `arange`'s length) a call may ask for
+               ):
+    "Raise a `ValueError` naming the first node of `g` that calls an operator outside `DEPLOY_OPS` or breaks its rules"
+    roots = {} # node -> the inputs and stored tensors it may be a view of (absent: none)
+    for n in g.nodes:
+        if n.op in ('placeholder', 'get_attr'): roots[n] = {n}; continue
+        if n.op != 'call_function': continue
+        if not isinstance(n.target, torch._ops.OpOverload): # getitem of a list of views, size arithmetic
+            if _op_name(n.target) not in DEPLOY_OPS: raise ValueError(f"operator {_op_name(n.target)} is not one the deploy format allows (see `DEPLOY_OPS`)")
+            r = {x for a in n.all_input_nodes for x in roots.get(a, ())}
+            if r: roots[n] = r
+            continue
+        name,_,writes,aliased = _schema(n.target)
+        if name not in DEPLOY_OPS: raise ValueError(f"operator {name} is not one the deploy format allows (see `DEPLOY_OPS`)")
+        fixed = DEPLOY_FIXED_ARGS.get(name)
+        bound = _bound_args(n.target, n.args, n.kwargs) if fixed or writes or aliased or name.startswith('aten::arange.') else {}
+        big = max(_numel(name, bound), *map(_size, n.args), *map(_size, n.kwargs.values()))
+        if big > max_elements: raise ValueError(f"{name} is called with a size of {big:,}, more than the {max_elements:,} the format allows here")
+        for k,v in (fixed or {}).items():
+            if bound.get(k) != v: raise ValueError(f"{name} is allowed only with {k}={v!r}, and is called with {k}={bound.get(k)!r}")
+        for k in writes:
+            if isinstance(bound.get(k), torch.fx.Node) and roots.get(bound[k]):
+                raise ValueError(f"{name} writes in place into an input or a stored tensor ({', '.join(str(r.target) for r in roots[bound[k]])})")
+        r = {x for k in aliased if isinstance(bound.get(k), torch.fx.Node) for x in roots.get(bound[k], ())}
+        if r: roots[n] = r
+
 
 # %% ../nbs/06_export.ipynb #0d2d7a7b
 def exported_program(m:nn.Module, # a model (here: a packed one)
@@ -346,7 +448,9 @@ def export_quantized(model:nn.Module|Learner, # a quantized (trained) model, or 
     "Write `model` with bit-packed quantized weights, as a graph and raw tensors (no pickle), into one file for `load_quantized`"
     m,xb,y = _packed_input(model, xb, 'export_quantized')
     single = isinstance(y, Tensor)
-    nodes,ts = _graph_json(_trace(m, xb))
+    gm = _trace(m, xb)
+    check_graph(gm.graph, _max_elements(sum(t.numel()*t.element_size() for t in _tensors(gm).values())))
+    nodes,ts = _graph_json(gm)
     index,data = [],[]
     for name,t in ts.items():
         b = _raw(t); data.append(b)
@@ -367,6 +471,21 @@ def export_quantized(self:Learner, fname:Path|str='quantized.sqakd', xb=None)->P
 
 # %% ../nbs/06_export.ipynb #522501e8
 def _fail(fname, why): raise ValueError(f"{fname}: {why}")
+
+DEPLOY_MAX_HEADER = 32*2**20 # bytes of inflated header read at most: 64x the largest of the zoo (EfficientNet-B0, 0.5 MiB; tests/test_deploy.py)
+
+def _max_elements(data_bytes:int)->int:
+    "The largest size a graph's call may ask for, given the bytes of tensors it stores: a 1-bit code tensor unpacks to 8 values per byte"
+    return max(DEPLOY_MAX_ELEMENTS, 8*data_bytes)
+
+def _inflate(fname, data:bytes, limit:int=DEPLOY_MAX_HEADER)->bytes:
+    "The zlib stream `data` inflated, refused past `limit` bytes before they are made (a decompression bomb)"
+    d = zlib.decompressobj()
+    try: out = d.decompress(data, limit)
+    except zlib.error: _fail(fname, "truncated or corrupt: its header is not readable")
+    if d.unconsumed_tail: _fail(fname, f"its header inflates to more than {limit:,} bytes, more than any model's: refused unread")
+    if not d.eof: _fail(fname, "truncated or corrupt: its header is not readable")
+    return out
 
 def _put(root:nn.Module, name:str, t:Tensor, param:bool=False):
     "Register `t` as buffer `name` (a dotted path) of `root`, or as a frozen parameter, creating empty modules on the way"
@@ -409,6 +528,7 @@ def _build(fname, h:dict, ts:dict, device)->torch.fx.GraphModule:
         elif op in ('call', 'output'):
             try: args,kwargs,f = _dec(d.get('args'), nodes, device),_dec(d.get('kwargs', {'dict': {}}), nodes, device),_op(d.get('target')) if op == 'call' else None
             except ValueError as e: _fail(fname, str(e))
+            except RecursionError: _fail(fname, "a node of its graph has arguments nested deeper than any model's")
             if not isinstance(args, tuple) or not isinstance(kwargs, dict): _fail(fname, "a node of its graph has malformed arguments")
             if op == 'call': n = g.call_function(f, args, kwargs)
             else: n = out = g.output(args[0] if h.get('single') and len(args) == 1 else args)
@@ -416,6 +536,8 @@ def _build(fname, h:dict, ts:dict, device)->torch.fx.GraphModule:
         nodes.append(n)
     if out is None: _fail(fname, "its graph has no output")
     g.lint()
+    try: check_graph(g, _max_elements(sum(t.numel()*t.element_size() for t in ts.values())))
+    except ValueError as e: _fail(fname, str(e))
     return torch.fx.GraphModule(root, g)
 
 def _header(fname:Path)->tuple:
@@ -427,8 +549,10 @@ def _header(fname:Path)->tuple:
     if len(raw) < n + 9: _fail(fname, "truncated: the file ends inside its header")
     if raw[n] > _VERSION: _fail(fname, f"format version {raw[n]}, but this sqakd_fastai reads versions up to {_VERSION}: upgrade sqakd_fastai")
     (hl,) = struct.unpack('<Q', raw[n+1:n+9])
-    try: header = json.loads(zlib.decompress(raw[n+9:n+9+hl]))
-    except (ValueError, zlib.error): _fail(fname, "truncated or corrupt: its header is not readable")
+    if hl > len(raw) - n - 9: _fail(fname, f"truncated: its header says {hl:,} bytes, more than the file holds")
+    text = _inflate(fname, raw[n+9:n+9+hl])
+    try: header = json.loads(text)
+    except (ValueError, RecursionError): _fail(fname, "truncated or corrupt: its header is not readable")
     if not isinstance(header, dict): _fail(fname, "corrupt: its header is not a table")
     body = raw[n+9+hl:]
     if len(body) != header.get('body_bytes'): _fail(fname, f"truncated or padded: {len(body)} bytes of data where the header says {header.get('body_bytes')}")

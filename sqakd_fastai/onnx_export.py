@@ -9,9 +9,10 @@ from torch import Tensor
 from fastcore.all import *
 from fastai.learner import Learner
 from .export import exported_program, _packed_input, _example
+from .extras import import_extra
 
 # %% auto #0
-__all__ = ['onnx_modules', 'export_onnx', 'onnx_session']
+__all__ = ['onnx_modules', 'onnx_bytes', 'export_onnx', 'onnx_session']
 
 # %% ../nbs/06a_onnx.ipynb #a803ccb1
 _FOLD_LIMIT = 16 # elements: constant subgraphs are folded up to this size only; the smallest packed weight of a net is far larger
@@ -19,10 +20,7 @@ _FOLD_LIMIT = 16 # elements: constant subgraphs are folded up to this size only;
 
 def onnx_modules()->tuple:
     "(onnx, onnxscript, onnxruntime), or an `ImportError` that says how to install them"
-    try: import onnx, onnxscript, onnxruntime
-    except ImportError as e:
-        raise ImportError(f"ONNX export needs onnx, onnxscript and onnxruntime ({e.name} is not installed): pip install 'sqakd_fastai[onnx]'") from None
-    return onnx,onnxscript,onnxruntime
+    return import_extra('onnx', 'ONNX export')
 
 # %% ../nbs/06a_onnx.ipynb #0877af2a
 def _static_shapes(g)->dict:
@@ -71,6 +69,37 @@ def _compact(mo):
     del g.value_info[:]; del g.metadata_props[:]; del mo.metadata_props[:]
     return mo
 
+# %% ../nbs/06a_onnx.ipynb #69e0644c
+def _tensors_of(nodes):
+    "Every tensor stored in the attributes of ONNX `nodes`, those of their subgraphs included"
+    for n in nodes:
+        for a in n.attribute:
+            ts = [a.t, *a.tensors] if a.HasField('t') else list(a.tensors)
+            for s in ([a.sparse_tensor] if a.HasField('sparse_tensor') else []) + list(a.sparse_tensors): ts += [s.values, s.indices]
+            yield from ts
+            for g in ([a.g] if a.HasField('g') else []) + list(a.graphs): yield from _graph_tensors(g)
+
+def _graph_tensors(g):
+    "Every tensor stored in ONNX graph `g`: initializers (sparse ones too), and those of its nodes"
+    yield from g.initializer
+    for s in g.sparse_initializer: yield from (s.values, s.indices)
+    yield from _tensors_of(g.node)
+
+def onnx_bytes(fname:Path|str, # an ONNX file
+              )->bytes: # its bytes, to give ONNX Runtime
+    "The bytes of ONNX file `fname`, refused with a `ValueError` if any tensor keeps its data outside the file (external data)"
+    onnx = onnx_modules()[0]
+    raw = Path(fname).read_bytes()
+    try: mo = onnx.load_from_string(raw) # reads no external data, unlike `onnx.load` of a path
+    except Exception as e: raise ValueError(f"{fname}: not an ONNX model ({type(e).__name__})") from None
+    for t in [*_graph_tensors(mo.graph), *(t for f in mo.functions for t in _tensors_of(f.node))]:
+        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+            where = next((e.value for e in t.external_data if e.key == 'location'), '?')
+            raise ValueError(f"{fname}: tensor {t.name!r} keeps its data in another file ({where[:80]!r}); `export_onnx` writes none, and "
+                             "`onnx_session` opens none, since such a path can name any file beside the model")
+    return raw
+
+
 # %% ../nbs/06a_onnx.ipynb #f4f14fe5
 def export_onnx(model:nn.Module|Learner, # a quantized (trained) model, or a `Learner` holding one
                 fname:Path|str, # the `.onnx` file to write
@@ -100,10 +129,10 @@ def onnx_session(fname:Path|str, # a file written by `export_onnx`
                  threads:int|None=None, # intra-op threads (default: ONNX Runtime's choice)
                  level:str='extended', # ONNX Runtime's graph optimizations: 'basic', 'extended', or 'all' (adds its NCHWc convolutions)
                 ):
-    "An ONNX Runtime session on the CPU for `fname`: `sess.run(None, {'x0': x.numpy()})` gives the outputs"
+    "An ONNX Runtime session on the CPU for `fname` (checked by `onnx_bytes`): `sess.run(None, {'x0': x.numpy()})` gives the outputs"
     if level not in _ORT_LEVELS: raise ValueError(f"level must be one of {', '.join(_ORT_LEVELS)}, got {level!r}")
     _,_,ort = onnx_modules()
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f'ORT_ENABLE_{level.upper()}')
     if threads: so.intra_op_num_threads = threads
-    return ort.InferenceSession(str(fname), so, providers=['CPUExecutionProvider'])
+    return ort.InferenceSession(onnx_bytes(fname), so, providers=['CPUExecutionProvider']) # the bytes checked, not the path again

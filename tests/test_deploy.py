@@ -1,6 +1,7 @@
 """Deployment as a user does it: a student whose class exists only in the process that trained it is exported,
 then loaded in a fresh process that never sees that class and cannot unpickle anything; and its ONNX file runs
-in a process that has ONNX Runtime and NumPy only (neither PyTorch nor sqakd_fastai)."""
+in a process that has ONNX Runtime and NumPy only (neither PyTorch nor sqakd_fastai). Then the nets users bring
+(torchvision's MobileNetV3, EfficientNet and a ViT) go through the deploy format's allow-list and back."""
 import os, subprocess, sys, textwrap
 from pathlib import Path
 import numpy as np, pytest
@@ -18,8 +19,10 @@ EXPORT = textwrap.dedent('''
     x = torch.randn(16, 1, 28, 28)
     m = init_quantizers(quantize_model(NotebookNet(), 2, 2, 'lsq', skip_first_last=False), x).eval()
     export_quantized(m, sys.argv[1] + '/net.sqakd', x[:4])
-    from sqakd_fastai.onnx_export import export_onnx
-    export_onnx(m, sys.argv[1] + '/net.onnx', x[:4])
+    from sqakd_fastai.extras import has_extra
+    if has_extra('onnx'):
+        from sqakd_fastai.onnx_export import export_onnx
+        export_onnx(m, sys.argv[1] + '/net.onnx', x[:4])
     with torch.no_grad(): y = m(x)
     x.numpy().tofile(sys.argv[1] + '/x.f32'); y.numpy().tofile(sys.argv[1] + '/y.f32')
     torch.save(m.state_dict(), sys.argv[1] + '/sd.pth') # a pickle, for the loader's check that unpickling is really off
@@ -77,7 +80,28 @@ def test_fresh_process_loads_without_the_class_and_without_pickle(exported):
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'loaded GraphModule' in r.stdout, r.stdout
 
+@pytest.mark.extra('onnx')
 def test_onnx_runs_with_onnxruntime_alone(exported):
     r = run(ONNX, exported)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'onnx ok' in r.stdout, r.stdout
+
+ZOO = {'mobilenet_v3_small': lambda tvm: tvm.mobilenet_v3_small(num_classes=10),  # SE gates, hardswish/hardsigmoid, in-place activations
+       'efficientnet_b0': lambda tvm: tvm.efficientnet_b0(num_classes=10),         # SiLU, sigmoid gates, dropout in inference
+       'vit': lambda tvm: tvm.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10)}
+
+@pytest.mark.parametrize('name', ZOO)
+def test_zoo_nets_pass_the_allow_list(name, tmp_path):
+    "Each net exports (its operators all on `DEPLOY_OPS`, no rule broken) and loads back to the same outputs, decoded per call or cached"
+    import torch, torchvision.models as tvm, zlib, struct
+    from sqakd_fastai.quantizers import quantize_model, init_quantizers
+    from sqakd_fastai.export import export_quantized, load_quantized, DEPLOY_MAX_HEADER, _MAGIC
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 32, 32)
+    m = init_quantizers(quantize_model(ZOO[name](tvm), 4, 4, 'ewgs'), x).eval()
+    f = export_quantized(m, tmp_path/f'{name}.sqakd', x)
+    raw = f.read_bytes(); n = len(_MAGIC); (hl,) = struct.unpack('<Q', raw[n+1:n+9])
+    assert len(zlib.decompress(raw[n+9:n+9+hl])) < DEPLOY_MAX_HEADER/64 # the header bound leaves room (EfficientNet-B0's: 0.5 MiB)
+    with torch.no_grad():
+        y = m(x)
+        for cache in (False, True): assert (load_quantized(f, cache_weights=cache)(x) - y).abs().max() <= 1e-4*y.abs().max()
