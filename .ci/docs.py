@@ -59,8 +59,25 @@ def _text(html):
     import re, html as h
     return re.sub(r'\s+', ' ', h.unescape(re.sub(r'<[^>]+>', ' ', html)))
 
+def docs_run_cells(nbs=root/'nbs'):
+    """Cells that nbdev's docs processing would execute beyond exports and imports: any code cell holding an import and anything else
+    (nbdev's `_do_eval`). Such a cell runs while the site builds, `#| slow` or not: a slow cell of 08_reproduce trained a ResNet-18
+    there for minutes of every CI run. Keep imports in the notebook's import cell."""
+    import ast, re
+    found = []
+    for p in sorted(Path(nbs).glob('*.ipynb')):
+        for i,c in enumerate(json.loads(p.read_text())['cells']):
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code' or {'export', 'exports', 'exporti', 'exec_doc'} & set(re.findall(r'^#\|\s*([\w-]+)', src, re.M)): continue
+            try: tree = ast.parse('\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!'))))
+            except SyntaxError: continue
+            imports = lambda n: isinstance(n, (ast.Import, ast.ImportFrom))
+            if any(map(imports, ast.walk(tree))) and not all(map(imports, tree.body)): found.append(f"{p.name} cell {i}: {src.splitlines()[0][:60]}")
+    return found
+
 def check():
     ok = True
+    for c in docs_run_cells(): print(f"docs: the site build would run this cell (it mixes imports with code): {c}"); ok = False
     if (root/'README.md').read_text() != readme_text():
         print("README.md differs from nbs/index.ipynb: run `python .ci/docs.py readme`"); ok = False
     docs = root/'_docs'
