@@ -60,13 +60,39 @@ def test_unlabeled_with_saved_teacher_and_onnx(main_job, tmp_path):
     sess = ort.InferenceSession(str(tmp_path/'b'/'student_w2a2_lsq.onnx'), providers=['CPUExecutionProvider'])
     assert sess.run(None, {'x0': np.zeros((3, 1, 28, 28), np.float32)})[0].shape == (3, 10)
 
-@pytest.mark.parametrize('args,msg', [(['--bits', '0'], 'bits must be in 1..8'), (['--data', '/nowhere'], 'no such folder'), (['--feature_weight', '-1'], 'feature_weight must be a number >= 0'),
-                                      (['--calib', 'best'], 'unknown calib rule'),
-                                      (['--data', 'EMPTY'], 'holds no image files')])
-def test_bad_options_fail_in_one_line(tmp_path, args, msg):
+BAD = [(['--bits', '0'], 'bits must be in 1..8'), (['--data', '/nowhere'], 'no such folder'), (['--feature_weight', '-1'], 'feature_weight must be a number >= 0'),
+       (['--calib', 'best'], 'unknown calib rule'), (['--data', 'EMPTY'], 'holds no image files')]
+
+MAINS = '''
+import sys, io, json, contextlib
+from sqakd_fastai.cli import main
+res = []
+for args in json.loads(sys.argv[1]): # each as `sqakd_train ARGS` would run it: its exit code and what it printed on stderr
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try: main(args); code = 0
+        except SystemExit as e: code = e.code
+    res.append((code, err.getvalue()))
+print(json.dumps(res))
+'''
+
+def check_one_line(code, stderr, msg):
+    assert code != 0
+    assert msg in stderr and 'Traceback' not in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+
+def test_console_script_fails_in_one_line(tmp_path):
+    r = run(*BAD[0][0], '--out', tmp_path/'o')
+    check_one_line(r.returncode, r.stderr, BAD[0][1])
+
+def test_bad_options_fail_in_one_line(tmp_path):
+    "Every bad option through the command's entry point `main`, in one process (one fastai import, not one a case)"
+    import json
     (tmp_path/'empty').mkdir()
-    args = [str(tmp_path/'empty') if a == 'EMPTY' else a for a in args]
-    r = run(*args, '--out', tmp_path/'o')
-    assert r.returncode != 0
-    assert msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    cases = [[str(tmp_path/'empty') if a == 'EMPTY' else a for a in args] + ['--out', str(tmp_path/'o')] for args,_ in BAD]
+    r = subprocess.run([sys.executable, '-c', MAINS, json.dumps(cases)], capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(res) == len(BAD)
+    for (_,msg),(code,err) in zip(BAD, res): check_one_line(code, err, msg)
