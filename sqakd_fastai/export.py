@@ -370,7 +370,13 @@ def check_graph(g:torch.fx.Graph, # a graph to export, or one read from a file
         if n.op in ('placeholder', 'get_attr'): roots[n] = {n}; continue
         if n.op != 'call_function': continue
         if not isinstance(n.target, torch._ops.OpOverload): # getitem of a list of views, size arithmetic
-            if _op_name(n.target) not in DEPLOY_OPS: raise ValueError(f"operator {_op_name(n.target)} is not one the deploy format allows (see `DEPLOY_OPS`)")
+            name = _op_name(n.target)
+            if name not in DEPLOY_OPS: raise ValueError(f"operator {name} is not one the deploy format allows (see `DEPLOY_OPS`)")
+            if n.target is not operator.getitem: # a size, one step from an input's: no size grows step by step past the bound
+                for a in (*n.args, *n.kwargs.values()):
+                    if isinstance(a, torch.fx.Node) and a.target is not torch.ops.aten.sym_size.int:
+                        raise ValueError(f"{name} computes a size from {a.name}, not from an input's size: the format allows one step of size arithmetic")
+                    if type(a) is int and abs(a) > max_elements: raise ValueError(f"{name} is called with a size of {a:,}, more than the {max_elements:,} the format allows here")
             r = {x for a in n.all_input_nodes for x in roots.get(a, ())}
             if r: roots[n] = r
             continue
