@@ -85,7 +85,7 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
                    tol:float=0.05, # relative change of the running means that ends the probes
                    seed:int=0, # seed of the probes' own generator
                   )->dict: # {quantizer name: δ}; NaN or inf where the estimate is not finite
-    "EWGS's δ per quantizer: the mean over `batches` of tr(H)/N / (3·std(g)) of the loss w.r.t. the quantizer's codes, clipped at 0"
+    "EWGS's δ per quantizer that trains now: the mean over `batches` of tr(H)/N / (3·std(g)) of the loss w.r.t. its codes, clipped at 0"
     qs = ewgs_quantizers(model)
     if not qs: raise ValueError("the model has no EWGS quantizer: δ is EWGS's gradient scale (method='ewgs')")
     if not len(batches): raise ValueError("hessian_deltas needs at least one batch")
@@ -97,7 +97,8 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
         if not model.training: model.train() # as it trains; a model already training keeps each module's mode (e.g. BatchNorm frozen by `FrozenBNStats`)
         for xb in batches:
             with coded_quantizers(qs) as codes: loss = loss_fn(*xb)
-            names = [n for n in qs if n in codes]
+            names = [n for n in qs if n in codes and codes[n].requires_grad] # what trains now: a frozen body's codes do not (fine_tune)
+            if not names: continue
             cs = [codes[n] for n in names]
             gs = torch.autograd.grad(loss, cs, create_graph=True, allow_unused=True)
             keep = [i for i,g in enumerate(gs) if g is not None]
