@@ -15,8 +15,9 @@ from .callback import *
 from .distributed import is_distributed
 
 # %% auto #0
-__all__ = ['DELTA_PROBES', 'DELTA_EVERY', 'rademacher', 'hutchinson_traces', 'coded_quantize', 'coded_quantizers',
-           'ewgs_quantizers', 'hessian_deltas', 'kept_rng', 'first_inputs', 'HessianDelta']
+__all__ = ['DELTA_PROBES', 'FD_STEP', 'DELTA_EVERY', 'rademacher', 'hutchinson_traces', 'hutchinson', 'coded_quantize',
+           'coded_quantizers', 'ewgs_quantizers', 'fd_hvp', 'hessian_deltas', 'kept_rng', 'first_inputs',
+           'HessianDelta']
 
 # %% ../nbs/02a_hessian.ipynb #ce800b25
 def rademacher(t:Tensor, # a tensor giving the shape, dtype and device
@@ -32,11 +33,21 @@ def hutchinson_traces(grads:list, # gradients of a scalar loss w.r.t. `params`, 
                       generator:torch.Generator|None=None, # the probes' random stream
                      )->tuple: # (tensor of tr(H_ii), one per block; the number of probes used)
     "Hutchinson's estimate of the trace of every diagonal block of the Hessian, one Hessian-vector product per probe"
+    hvp = lambda vs: torch.autograd.grad(grads, params, grad_outputs=vs, retain_graph=True, allow_unused=True) # the double backward
+    return hutchinson(hvp, params, max_probes, tol, generator)
+
+def hutchinson(hvp:callable, # `hvp(vs)`: the Hessian times the probes `vs` (one tensor per block, None where it is 0)
+               params:list, # the tensors (blocks), giving the probes' shapes
+               max_probes:int=10, # at most this many Rademacher probes
+               tol:float=0.05, # stop when no block's running mean moves by more than this fraction
+               generator:torch.Generator|None=None, # the probes' random stream
+              )->tuple: # (tensor of tr(H_ii), one per block; the number of probes used)
+    "`hutchinson_traces` over any Hessian-vector product: v_i·(Hv)_i averaged over Rademacher probes v"
     if not isinstance(max_probes, int) or max_probes < 1: raise ValueError(f"max_probes must be an int >= 1, got {max_probes!r}")
     total,mean = None,None
     for k in range(1, max_probes + 1):
         vs = [rademacher(p, generator) for p in params]
-        hv = torch.autograd.grad(grads, params, grad_outputs=vs, retain_graph=True, allow_unused=True)
+        hv = hvp(vs)
         est = torch.stack([(h*v).sum() if h is not None else v.new_zeros(()) for h,v in zip(hv, vs)]).detach()
         total = est if total is None else total + est
         new = total/k
@@ -48,22 +59,28 @@ def hutchinson_traces(grads:list, # gradients of a scalar loss w.r.t. `params`, 
 # %% ../nbs/02a_hessian.ipynb #5dd77a91
 def coded_quantize(q:IntervalQuantizer, # an interval (EWGS or STE) quantizer
                    x:Tensor, # its input
-                  )->tuple: # (output, codes in [0, 1])
+                   rounding:Tensor|None=None, # the rounding's offsets to hold (default: this input's own)
+                   shift:Tensor|None=None, # added to the codes (a finite difference's step)
+                  )->tuple: # (output, codes in [0, 1], the rounding's offsets)
     "`q`'s output and its normalised codes as autograd expressions: twice differentiable, straight-through at the rounding"
     l = q.lower; w = (q.upper - l).clamp_min(_EPS); n = q.levels - 1
     v = ((x - l)/w).clamp(0, 1)
-    c = v + ((v*n).round()/n - v).detach()
-    return l + w*c,c
+    r = ((v*n).round()/n - v).detach() if rounding is None else rounding
+    c = v + r if shift is None else v + r + shift
+    return l + w*c,c,r
 
 @contextmanager
 def coded_quantizers(qs:dict, # {name: interval quantizer}
+                     roundings:dict|None=None, # {name: offsets}: held where they are, recorded where they are not
+                     shifts:dict|None=None, # {name: tensor} added to the codes
                     ):
     "Within: each quantizer of `qs` runs as `coded_quantize`; yields the dict its codes are written to, by name"
-    codes = {}
+    codes,held,shifts = {},({} if roundings is None else roundings),shifts or {}
     def run(n, q):
         def quantize(x):
-            y,c = coded_quantize(q, x)
-            if torch.is_grad_enabled(): codes[n] = c # not SQuaT's target, which the same quantizer makes under no_grad
+            if not torch.is_grad_enabled(): return coded_quantize(q, x)[0] # SQuaT's target, which the same quantizer makes under no_grad
+            y,codes[n],r = coded_quantize(q, x, held.get(n), shifts.get(n))
+            held.setdefault(n, r)
             return y
         return quantize
     for n,q in qs.items(): q.quantize = run(n, q) # an instance attribute, over the class's method
@@ -77,6 +94,25 @@ def ewgs_quantizers(model:nn.Module)->dict:
     return {n: m for n,m in model.named_modules() if isinstance(m, EWGSQuantizer)}
 
 DELTA_PROBES = 5 # Hutchinson probes per batch of a δ update: 3.3 s on a ResNet-20 batch of 128 against 6.4 s for 10, spread 35% against 27% (weights; `tests/delta_probes.py`, 'How much' in 02a_hessian)
+
+FD_STEP = 1e-3 # the finite difference's step in normalised codes: a thousandth of the whole range, below a step of 8 bits (1/255)
+
+def fd_hvp(model:nn.Module, # a model with interval quantizers
+           loss_fn:callable, # `loss_fn(*xb)`: its scalar loss
+           xb:tuple, # one input batch
+           qs:dict, # {name: quantizer}
+           names:list, # the quantizers whose codes are differentiated
+           roundings:dict, # the rounding offsets of the pass at `xb` (`coded_quantizers` records them)
+           eps:float=FD_STEP, # the step
+          )->callable: # vs -> [(Hv)_i]
+    "The Hessian-vector product of the loss w.r.t. the codes by central differences of first-order gradients, (g(c+εv) − g(c−εv))/2ε, with every rounding held where the pass at `xb` put it (so the same function the double backward differentiates)"
+    def grads(shifts):
+        with coded_quantizers(qs, roundings, shifts) as codes: loss = loss_fn(*xb)
+        return torch.autograd.grad(loss, [codes[n] for n in names], allow_unused=True)
+    def hvp(vs):
+        up,down = grads({n: eps*v for n,v in zip(names, vs)}),grads({n: -eps*v for n,v in zip(names, vs)})
+        return [None if a is None else (a - b)/(2*eps) for a,b in zip(up, down)]
+    return hvp
 
 def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
                    loss_fn:callable, # `loss_fn(*xb)`: the scalar loss of the model on input batch `xb`
@@ -96,13 +132,19 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
     try:
         if not model.training: model.train() # as it trains; a model already training keeps each module's mode (e.g. BatchNorm frozen by `FrozenBNStats`)
         for xb in batches:
-            with coded_quantizers(qs) as codes: loss = loss_fn(*xb)
+            held = {}
+            with coded_quantizers(qs, held) as codes: loss = loss_fn(*xb)
             names = [n for n in qs if n in codes and codes[n].requires_grad] # what trains now: a frozen body's codes do not (fine_tune)
             if not names: continue
             cs = [codes[n] for n in names]
             gs = torch.autograd.grad(loss, cs, create_graph=True, allow_unused=True)
-            keep = [i for i,g in enumerate(gs) if g is not None]
-            tr,_ = hutchinson_traces([gs[i] for i in keep], [cs[i] for i in keep], max_probes, tol, gen)
+            keep = [i for i,g in enumerate(gs) if g is not None and bool(g.detach().any())] # a quantizer with no gradient (saturated) has no δ to estimate
+            try: tr,_ = hutchinson_traces([gs[i] for i in keep], [cs[i] for i in keep], max_probes, tol, gen)
+            except RuntimeError as e: # an operator without a double backward (Hardsigmoid, Hardswish): differences of gradients instead
+                if 'not implemented' not in str(e): raise
+                warnings.warn(f"hessian_deltas: the model has an operator without a second derivative ({str(e).splitlines()[0][:90]}): "
+                              "δ comes from finite differences of first-order gradients")
+                tr,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[i] for i in keep], held), [cs[i] for i in keep], max_probes, tol, gen)
             for t,i in zip(tr.tolist(), keep):
                 d = t/cs[i].numel()/(3*gs[i].detach().float().std().item())
                 sums[names[i]] = sums.get(names[i], 0.) + d; counts[names[i]] = counts.get(names[i], 0) + 1
