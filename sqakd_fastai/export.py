@@ -541,7 +541,8 @@ def _build(fname, h:dict, ts:dict, device)->torch.fx.GraphModule:
         else: _fail(fname, f"its graph has a node of unknown kind {str(op)[:40]!r}")
         nodes.append(n)
     if out is None: _fail(fname, "its graph has no output")
-    g.lint()
+    # no `g.lint()`: what it checks holds by construction (arguments name earlier nodes only, tensors the file holds,
+    # one output, last), and `check_graph` checks what the nodes do; it cost more than the check (2.8 ms on a ResNet-20)
     try: check_graph(g, _max_elements(sum(t.numel()*t.element_size() for t in ts.values())))
     except ValueError as e: _fail(fname, str(e))
     return torch.fx.GraphModule(root, g)
