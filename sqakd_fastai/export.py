@@ -353,14 +353,6 @@ def _numel(name, bound:dict)->int:
     if not all(isinstance(v, (int, float)) for v in (start, end, step)) or step == 0: return 0 # sizes of a free dimension, or refused by torch
     return max(0, math.ceil((end - start)/step))
 
-def _writes(f)->list:
-    "The names of the arguments ATen operator `f` writes in place, from its schema"
-    return _schema(f)[2]
-
-def _aliased_args(f)->list:
-    "The names of the arguments whose memory the result of ATen operator `f` may share (a view, an in-place result), from its schema"
-    return _schema(f)[3]
-
 def check_graph(g:torch.fx.Graph, # a graph to export, or one read from a file
                 max_elements:int=DEPLOY_MAX_ELEMENTS, # the largest size (product of a list of integers, `arange`'s length) a call may ask for
                ):
