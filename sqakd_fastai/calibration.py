@@ -13,8 +13,8 @@ from copy import deepcopy
 
 # %% auto #0
 __all__ = ['CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'ACT_SAMPLE', 'EQ_MAX_SCALE', 'check_calib', 'minmax_range',
-           'percentile_range', 'mse_range', 'act_samples', 'calibrate_quantizers', 'bn_input_stats', 'reestimate_bn',
-           'depthwise_chains', 'equalize_depthwise']
+           'percentile_range', 'mse_range', 'rule_range', 'act_samples', 'calibrate_quantizers', 'bn_input_stats',
+           'reestimate_bn', 'depthwise_chains', 'equalize_depthwise']
 
 # %% ../nbs/01b_calibration.ipynb #d69e9bfb
 CALIB_RULES = ('3sigma', 'mse', 'percentile', 'minmax')
@@ -66,21 +66,38 @@ def mse_range(x:Tensor, # rows of values, one range per row
 # %% ../nbs/01b_calibration.ipynb #777a32c5
 def _has_range(q): return not (isinstance(q, DoReFaQuantizer) and q.kind == 'weight') # DoReFa's weights are tanh-normalised
 
+def _set_signed(q:Quantizer, signed:bool): q.signed.fill_(signed); q._signed = None # `is_signed` re-reads it
+
+def rule_range(q:Quantizer, # the quantizer whose grid `'mse'` judges on (with its `signed` as it should be)
+               r:Tensor, # rows of values (`q._rows(x)`)
+               rule:str, # 'minmax', 'percentile' or 'mse'
+              )->tuple:
+    "(l, u) per row of `r` by `rule`, for `q`'s signedness"
+    signed = bool(q.signed)
+    if rule == 'minmax': return minmax_range(r, signed)
+    if rule == 'percentile': return percentile_range(r, signed)
+    return mse_range(r, signed, q.grid_values)
+
 @patch
 @torch.no_grad()
 def calibrate(self:Quantizer, x:Tensor, # the weight, or a sample of the activations (any shape)
               rule:str='mse', # one of `CALIB_RULES`
              ):
-    "Initialise the quantizer's range from `x` by `rule`"
+    "Initialise the quantizer's range from `x` by `rule`; an activation's signedness is the one whose grid errs least on `x`"
     check_calib(rule)
     if rule == '3sigma' or not _has_range(self): return self.initialise(x)
     x = x.detach().float()
     if not torch.isfinite(x).all(): raise ValueError(f"cannot calibrate a {self.kind} quantizer from a tensor with NaN or inf")
-    if self.kind == 'act': self.signed.fill_(bool(x.min() < 0)); self._signed = None
-    r,signed = self._rows(x),bool(self.signed)
-    if rule == 'minmax': l,u = minmax_range(r, signed)
-    elif rule == 'percentile': l,u = percentile_range(r, signed)
-    else: l,u = mse_range(r, signed, self.grid_values)
+    r = self._rows(x)
+    if self.kind == 'weight': return self.set_range(*rule_range(self, r, rule), x)
+    best = None
+    for signed in ((True, False) if x.min() < 0 else (False,)): # a tie keeps the symmetric grid
+        _set_signed(self, signed)
+        l,u = rule_range(self, r, rule)
+        e = float((self.grid_values(r, l[:,None], u[:,None]) - r).pow_(2).sum())
+        if best is None or e < best[0]: best = (e, signed, l, u)
+    _,signed,l,u = best
+    _set_signed(self, signed)
     return self.set_range(l, u, x)
 
 # %% ../nbs/01b_calibration.ipynb #2f0e434e
