@@ -16,8 +16,8 @@ from .quantizers import _EPS
 from torch.fx.experimental.optimization import fuse as fx_fuse
 
 # %% auto #0
-__all__ = ['kd_loss', 'SQAKDLoss', 'inference_teacher', 'SQAKDCallback', 'check_kd_args', 'TeacherAgreement', 'feature_codes',
-           'teacher_codes', 'check_feature_layers', 'FeatureMSE']
+__all__ = ['kd_loss', 'SQAKDLoss', 'inference_teacher', 'check_has_batches', 'SQAKDCallback', 'check_kd_args', 'TeacherAgreement',
+           'feature_codes', 'teacher_codes', 'check_feature_layers', 'FeatureMSE']
 
 # %% ../nbs/02_callback.ipynb #5b15270c
 def kd_loss(s:Tensor, # student logits, classes along dim 1
@@ -29,7 +29,7 @@ def kd_loss(s:Tensor, # student logits, classes along dim 1
     ls,lt = F.log_softmax(s.float()/T, dim=1),F.log_softmax(t.float()/T, dim=1)
     kl = (lt.exp()*(lt - ls)).flatten(1).sum(1)*T**2
     if reduction == 'none': return kl
-    return kl.sum() if reduction == 'sum' else kl.mean()
+    return (kl.sum() if reduction == 'sum' else kl.mean()).clamp_min(0) # >= 0 as KL is: a student at its teacher averaged -1e-7, and fastai's lr_find reads any loss above 4x a negative best as divergence
 
 # %% ../nbs/02_callback.ipynb #dd7e9bb6
 class SQAKDLoss:
@@ -74,6 +74,18 @@ def inference_teacher(teacher:nn.Module, # a full-precision model (put in eval m
 # %% ../nbs/02_callback.ipynb #f299fdeb
 def _finite(*ts): return all(bool(torch.isfinite(t).all()) for t in ts if isinstance(t, Tensor) and t.is_floating_point())
 
+def check_has_batches(dl, # a (fastai or PyTorch) DataLoader
+                      why:str, # what needs a batch, for the error
+                     ):
+    "A `ValueError` naming the problem when `dl` has no batch to give (one without a length passes: it can only be known by iterating)"
+    try: n = len(dl)
+    except TypeError: return
+    if n: return
+    try: items = f"{len(dl.dataset)} items"
+    except Exception: items = 'no length known'
+    drop = ', drop_last: fewer items than one batch' if getattr(dl, 'drop_last', False) else ''
+    raise ValueError(f"the training DataLoader yields no batch ({items}, bs={getattr(dl, 'bs', getattr(dl, 'batch_size', None))}{drop}): {why}")
+
 class SQAKDCallback(Callback):
     "Distil a frozen full-precision `teacher` into the learner's model, label-free (SQAKD)"
     order = max(MixedPrecision.order, DistributedTrainer.order)+1 # the teacher runs under autocast, on the device DDP put the model on
@@ -114,6 +126,12 @@ class SQAKDCallback(Callback):
         self._hooks,self._q = [],{}
         self._f_s.clear(); self._f_t.clear()
         if isinstance(self.learn.loss_func, SQAKDLoss): self.learn.loss_func = self.learn.loss_func.base
+
+    def before_train(self): # not in `before_fit`, which `get_preds` and `validate` call too, on learners whose data may be gone (`load_learner`)
+        try: check_has_batches(self.dls.train, "there is nothing to distil on")
+        except ValueError:
+            self._depth = 1; self.after_fit() # the learner as before `fit`: its own loss function, no teacher copy, no SQuaT hooks
+            raise
 
     def before_batch(self):
         if self.training and not self._everywhere(_finite(*self.xb)): self._skip('inputs')

@@ -148,7 +148,7 @@ def packed_model(model:nn.Module)->nn.Module:
 def _example(learn:Learner):
     "One input batch of a Learner: from its validation set, or its training set when that is empty"
     b = learn.dls.valid.one_batch() if len(learn.dls.valid) else learn.dls.train.one_batch()
-    return b[:learn.dls.n_inp]
+    return b[:getattr(learn.dls, 'n_inp', 1)] # `DataLoaders` of plain loaders have no n_inp
 
 def _weight_shape(m): return tuple(m.weight.shape) if m.weight is not None else m.weight_quantizer.shape
 
@@ -177,6 +177,17 @@ def _macs(m, out):
     "Multiply-accumulates of one sample: each output element costs one per weight it sees"
     return out[0].numel()*(m.in_features if isinstance(m, nn.Linear) else math.prod(_weight_shape(m)[1:]))
 
+def _attn_macs(m, q):
+    "Multiply-accumulates of one sample in an attention's input projection: each token meets the three stacked weights"
+    tokens = q.shape[1] if m.batch_first else q.shape[0]
+    return tokens*m.in_proj_weight.numel() if q.dim() == 3 else m.in_proj_weight.numel()
+
+def _attn_row(name, m, macs):
+    "The row of an `nn.MultiheadAttention`'s input projection: a raw parameter that `F.multi_head_attention_forward` reads itself, so it stays full precision"
+    n = m.in_proj_weight.numel() + (m.in_proj_bias.numel() if m.in_proj_bias is not None else 0)
+    return dict(layer=f'{name}.in_proj', type='MultiheadAttention (full precision)', params=n, w_bits=32, a_bits=32, fp32_bytes=4*n,
+                packed_bytes=4*n, macs=macs, bops=macs*32*32, w_delta=float('nan'), a_delta=float('nan'))
+
 def quant_report(model:nn.Module|Learner, # a model (quantized or not, packed or not) or a `Learner`
                  xb:Tensor|tuple|None=None, # one input batch (default: one from the Learner's validation set)
                 )->pd.DataFrame:
@@ -192,8 +203,10 @@ def quant_report(model:nn.Module|Learner, # a model (quantized or not, packed or
     xb = tuple(xb) if isinstance(xb, (tuple, list)) else (xb,)
     layers = {n: m for n,m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))}
     if not layers: raise ValueError(f"{type(model).__name__} has no Conv/Linear layer to report on")
+    attn = {n: m for n,m in model.named_modules() if isinstance(m, nn.MultiheadAttention) and m.in_proj_weight is not None}
     macs = {}
     hooks = [m.register_forward_hook(lambda m,i,o,n=n: macs.__setitem__(n, _macs(m, o))) for n,m in layers.items()]
+    hooks += [m.register_forward_hook(lambda m,i,o,n=n: macs.__setitem__(n, _attn_macs(m, i[0]))) for n,m in attn.items()]
     training = model.training
     try:
         model.eval()
@@ -201,8 +214,9 @@ def quant_report(model:nn.Module|Learner, # a model (quantized or not, packed or
     finally:
         for h in hooks: h.remove()
         model.train(training)
-    rows = [_layer_row(n, m, macs.get(n, 0)) for n,m in layers.items()]
+    rows = [_layer_row(n, m, macs.get(n, 0)) for n,m in layers.items()] + [_attn_row(n, m, macs.get(n, 0)) for n,m in attn.items()]
     counted = {id(m.weight) for m in layers.values() if m.weight is not None} | {id(m.bias) for m in layers.values() if m.bias is not None}
+    counted |= {id(p) for m in attn.values() for p in (m.in_proj_weight, m.in_proj_bias) if p is not None}
     counted |= {id(p) for m in quant_layers(model) if m.weight_quantizer is not None for p in m.weight_quantizer.parameters()} # in the table
     other = sum(p.numel() for p in model.parameters() if id(p) not in counted)
     rows.append(dict(layer='(other parameters)', type='', params=other, w_bits=32, a_bits=32, fp32_bytes=4*other,

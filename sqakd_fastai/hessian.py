@@ -16,7 +16,7 @@ from .distributed import is_distributed
 
 # %% auto #0
 __all__ = ['DELTA_PROBES', 'FD_STEP', 'DELTA_EVERY', 'rademacher', 'hutchinson_traces', 'hutchinson', 'coded_quantize',
-           'coded_quantizers', 'ewgs_quantizers', 'fd_hvp', 'hessian_deltas', 'kept_rng', 'first_inputs',
+           'coded_quantizers', 'ewgs_quantizers', 'delta_bound', 'fd_hvp', 'hessian_deltas', 'kept_rng', 'first_inputs',
            'HessianDelta']
 
 # %% ../nbs/02a_hessian.ipynb #ce800b25
@@ -95,6 +95,10 @@ def ewgs_quantizers(model:nn.Module)->dict:
 
 DELTA_PROBES = 5 # Hutchinson probes per batch of a δ update: 3.3 s on a ResNet-20 batch of 128 against 6.4 s for 10, spread 35% against 27% (weights; `tests/delta_probes.py`, 'How much' in 02a_hessian)
 
+def delta_bound(q:IntervalQuantizer)->float:
+    "The largest δ `hessian_deltas` gives `q`: L−1, so EWGS's scale 1 + δ·sign(g)·(x_n − x_q) stays within [0.5, 1.5] (|x_n − x_q| ≤ 1/(2(L−1)) in normalised codes)"
+    return float(q.levels - 1)
+
 FD_STEP = 1e-3 # the finite difference's step in normalised codes: a thousandth of the whole range, below a step of 8 bits (1/255)
 
 def fd_hvp(model:nn.Module, # a model with interval quantizers
@@ -121,7 +125,7 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
                    tol:float=0.05, # relative change of the running means that ends the probes
                    seed:int=0, # seed of the probes' own generator
                   )->dict: # {quantizer name: δ}; NaN or inf where the estimate is not finite
-    "EWGS's δ per quantizer that trains now: the mean over `batches` of tr(H)/N / (3·std(g)) of the loss w.r.t. its codes, clipped at 0"
+    "EWGS's δ per quantizer that trains now: the mean over `batches` of tr(H)/N / (3·std(g)) of the loss w.r.t. its codes, clipped to [0, `delta_bound`]"
     qs = ewgs_quantizers(model)
     if not qs: raise ValueError("the model has no EWGS quantizer: δ is EWGS's gradient scale (method='ewgs')")
     if not len(batches): raise ValueError("hessian_deltas needs at least one batch")
@@ -139,6 +143,7 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
             cs = [codes[n] for n in names]
             gs = torch.autograd.grad(loss, cs, create_graph=True, allow_unused=True)
             keep = [i for i,g in enumerate(gs) if g is not None and bool(g.detach().any())] # a quantizer with no gradient (saturated) has no δ to estimate
+            if not keep: continue # no gradient reaches any code on this batch (e.g. an untrained net whose outputs saturate)
             try: tr,_ = hutchinson_traces([gs[i] for i in keep], [cs[i] for i in keep], max_probes, tol, gen)
             except RuntimeError as e: # an operator without a double backward (Hardsigmoid, Hardswish): differences of gradients instead
                 if 'not implemented' not in str(e): raise
@@ -155,7 +160,7 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
                 if n in bufs: b.copy_(bufs[n])
         for m,t in modes.items(): m.training = t
     mean = {n: sums[n]/counts[n] for n in sums}
-    return {n: max(v, 0.) if math.isfinite(v) else v for n,v in mean.items()}
+    return {n: min(max(v, 0.), delta_bound(qs[n])) if math.isfinite(v) else v for n,v in mean.items()}
 
 # %% ../nbs/02a_hessian.ipynb #fa6bda92
 @contextmanager
@@ -212,6 +217,7 @@ class HessianDelta(Callback):
         "Estimate and set δ now"
         model = getattr(self.learn.model, 'module', self.learn.model)
         dev = next(model.parameters()).device
+        check_has_batches(self.learn.dls.train, "HessianDelta has nothing to estimate δ on")
         batches = [tuple(t.to(dev) for t in b) for b in first_inputs(self.learn.dls.train, self.n_batches, getattr(self.learn.dls, 'n_inp', 1))]
         est = hessian_deltas(model, self.learn.sqakd.distil_loss, batches, self.max_probes, self.tol, self.seed + len(self.history))
         if is_distributed(): est = _rank_mean(est, dev)

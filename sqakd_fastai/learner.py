@@ -79,6 +79,7 @@ class NoDropout(_InferenceWhileTraining):
 def _calib_batches(learn, n:int)->list:
     "The first `n` input batches of `learn.dls.train` (fewer if it has fewer), on the model's device"
     dl,dev,n_inp = learn.dls.train,next(learn.model.parameters()).device,getattr(learn.dls, 'n_inp', 1)
+    check_has_batches(dl, "there is nothing to calibrate the quantizers on")
     try:
         with dl.fake_l.no_multiproc(): bs = list(itertools.islice(dl, n))
     except Exception as e: raise ValueError(f"the training DataLoader yields no batch to calibrate the quantizers from ({e})") from None
