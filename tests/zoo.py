@@ -96,7 +96,7 @@ def quantized_share(model:nn.Module)->float:
     "The share of the model's weights (parameters of Conv/Linear/attention layers) that are quantized"
     from sqakd_fastai.quantizers import QuantMixin
     q = sum(m.weight.numel() for m in model.modules() if isinstance(m, QuantMixin) and m.weight_quantizer is not None)
-    tot = sum(p.numel() for n,p in model.named_parameters() if p.dim() > 1) # every weight matrix or kernel (BatchNorm/LayerNorm/bias are vectors)
+    tot = sum(p.numel() for n,p in model.named_parameters() if p.dim() > 1 and '_quantizer.' not in n) # every weight matrix or kernel (BatchNorm/LayerNorm/bias are vectors; per-channel ranges are not weights)
     return q/tot
 
 def measure(nets, widths, methods, epochs:int, **kwargs):
@@ -138,11 +138,12 @@ def main(nets:str=' '.join(NETS), # zoo nets, space-separated
          methods:str='ewgs', # quantizers, space-separated
          epochs:int=3, # label-free one-cycle epochs at `student_lr` after the start (0: the start only)
          w_granularity:str='tensor', # weight ranges: 'tensor' or 'channel'
+         feature_weight:float=0., # SQuaT's feature term (0: plain SQAKD)
          threads:int=0, # torch threads (0: torch's default)
         ):
     "Measure the zoo: per net, width and method, the start and after-run agreement with the teacher"
     if threads: torch.set_num_threads(threads)
     bad = [n for n in nets.split() if n not in NETS]
     if bad: raise SystemExit(f"unknown nets {bad}: choose from {list(NETS)}")
-    df = measure(nets.split(), [int(b) for b in widths.split()], methods.split(), epochs, w_granularity=w_granularity)
+    df = measure(nets.split(), [int(b) for b in widths.split()], methods.split(), epochs, w_granularity=w_granularity, feature_weight=feature_weight)
     print('\n' + markdown(df))
