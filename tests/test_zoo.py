@@ -26,15 +26,17 @@ def test_defaults_on_a_zoo_net(name, data, tmp_path):
     import torch
     from fastai.vision.all import Learner, CrossEntropyLossFlat, set_seed
     from sqakd_fastai.all import load_quantized, export_quantized, quant_report
-    from zoo import NETS
+    from zoo import untrained
     set_seed(0)
     for bits in (8, 4, 2):
-        learn = Learner(data, NETS[name](), loss_func=CrossEntropyLossFlat()).quantize(bits, n_calib=1)
+        learn = Learner(data, untrained(name, data.train), loss_func=CrossEntropyLossFlat()).quantize(bits, n_calib=1)
     _fit(learn, 1, 1e-3)                                            # W2A2 (the last one made): one epoch, δ estimated first
+    assert min(float(v) for v in learn.recorder.losses) > 1e-4      # the student's KL measures something (see `zoo.untrained`)
     assert hasattr(learn, 'hessian_delta') and learn.hessian_delta.history
     with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter('ignore')                              # fastai's suggestion on 20 points may warn
-        learn.lr_find(num_it=20, show_plot=False)
+        sug = learn.lr_find(num_it=20, show_plot=False)
+    assert 1e-7 < sug.valley < 10 and len(learn.recorder.losses) >= 8 # fastai's suggestion reads the 3rd to the 5th-last of 20 points
     f = export_quantized(learn, tmp_path/f'{name}.sqakd')
     x = data.valid.one_batch()[0]
     m = load_quantized(f)

@@ -78,6 +78,14 @@ def precise_bn(model:nn.Module, dl, n:int=20):
     for m,mom in zip(bns, moms): m.momentum = mom
     model.eval()
 
+@torch.no_grad()
+def untrained(name:str, dl, n:int=2)->nn.Module:
+    "The zoo net `name` as built, with outputs a test can measure: BatchNorm statistics from `n` batches of `dl` and the classifier at `nn.Linear`'s own initialisation. As built, torchvision's nets give logits of 1e-10 (MobileNets, EfficientNet: running statistics at their (0, 1) start, heads at std 0.01) or exactly 0 (the ViT's zero head), so a student's KL is 0 and a test of training checks nothing"
+    m = NETS[name]()
+    precise_bn(m, dl, n)
+    [l for l in m.modules() if isinstance(l, nn.Linear)][-1].reset_parameters()
+    return m.eval()
+
 def student(name:str, bits:int, method:str='ewgs', n_train:int=10_000, **kwargs):
     "A label-free student learner of the zoo teacher `name`, quantized by the defaults (plus `kwargs`)"
     from copy import deepcopy
