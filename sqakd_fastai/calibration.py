@@ -66,7 +66,6 @@ def mse_range(x:Tensor, # rows of values, one range per row
 # %% ../nbs/01b_calibration.ipynb #777a32c5
 def _has_range(q): return not (isinstance(q, DoReFaQuantizer) and q.kind == 'weight') # DoReFa's weights are tanh-normalised
 
-def _set_signed(q:Quantizer, signed:bool): q.signed.fill_(signed); q._signed = None # `is_signed` re-reads it
 
 def rule_range(q:Quantizer, # the quantizer whose grid `'mse'` judges on (with its `signed` as it should be)
                r:Tensor, # rows of values (`q._rows(x)`)
@@ -92,12 +91,12 @@ def calibrate(self:Quantizer, x:Tensor, # the weight, or a sample of the activat
     if self.kind == 'weight': return self.set_range(*rule_range(self, r, rule), x)
     best = None
     for signed in ((True, False) if x.min() < 0 else (False,)): # a tie keeps the symmetric grid
-        _set_signed(self, signed)
+        self.set_signed(signed)
         l,u = rule_range(self, r, rule)
         e = float((self.grid_values(r, l[:,None], u[:,None]) - r).pow_(2).sum())
         if best is None or e < best[0]: best = (e, signed, l, u)
     _,signed,l,u = best
-    _set_signed(self, signed)
+    self.set_signed(signed)
     return self.set_range(l, u, x)
 
 # %% ../nbs/01b_calibration.ipynb #2f0e434e

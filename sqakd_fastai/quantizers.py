@@ -62,8 +62,13 @@ class Quantizer(nn.Module):
         "Set the range (and signedness, for activations) from a real tensor `x`"
         x = x.detach().float()
         if not torch.isfinite(x).all(): raise ValueError(f"cannot initialise a {self.kind} quantizer from a tensor with NaN or inf")
-        if self.kind == 'act': self.signed.fill_(bool(x.min() < 0)); self._signed = None
+        if self.kind == 'act': self.set_signed(bool(x.min() < 0))
         self.set_range(*self._init_range(self._rows(x)), x)
+        return self
+
+    def set_signed(self, signed:bool):
+        "Make the grid symmetric (`signed`) or start at the lower bound; `is_signed` reads it again"
+        self.signed.fill_(bool(signed)); self._signed = None
         return self
 
     def _rows(self, x:Tensor)->Tensor:
