@@ -6,7 +6,8 @@ whose table the docs' zoo page shows:
     python tests/zoo.py                 # every net at W8A8, W4A4, W2A2: start agreement, then 3 label-free epochs
     python tests/zoo.py --nets "mobilenet_v2 dwsep" --widths 4 --epochs 0 --w_granularity channel
 
-Teachers are trained once (`--teacher-epochs` one-cycle epochs on `--n-train` images) and kept in `--cache`.
+Teachers are trained once (`--teacher_epochs` one-cycle epochs on 10,000 labeled images) and kept in `SQAKD_ZOO_CACHE`
+(default `~/.cache/sqakd_fastai/zoo`).
 """
 from __future__ import annotations
 import os, sys, time
@@ -86,19 +87,40 @@ def untrained(name:str, dl, n:int=2)->nn.Module:
     [l for l in m.modules() if isinstance(l, nn.Linear)][-1].reset_parameters()
     return m.eval()
 
-def student(name:str, bits:int, method:str='ewgs', n_train:int=10_000, **kwargs):
+def student(name:str, bits:int, method:str='ewgs', n_train:int=10_000, teacher_epochs:int=3, seed:int=0, **kwargs):
     "A label-free student learner of the zoo teacher `name`, quantized by the defaults (plus `kwargs`)"
     from copy import deepcopy
     from fastai.vision.all import Learner, CrossEntropyLossFlat, set_seed
     from sqakd_fastai.learner import quantize_learner
-    set_seed(0)
-    learn = Learner(dls(n_train, unlabeled=True), deepcopy(teacher(name)), loss_func=CrossEntropyLossFlat())
+    t = teacher(name, teacher_epochs)
+    set_seed(seed) # which training batches calibrate
+    learn = Learner(dls(n_train, unlabeled=True), deepcopy(t), loss_func=CrossEntropyLossFlat())
     return quantize_learner(learn, bits, method=method, **kwargs)
 
 def agreement(learn, dl=None)->dict:
     "Accuracy and teacher agreement of the student of `learn` on the labeled validation set"
     from sqakd_fastai.evaluation import evaluate
     return evaluate(learn.model, learn.sqakd.teacher, dl or dls().valid)
+
+RMS_8BIT = 1/(255*12**0.5) # the RMS error of rounding to an 8-bit grid (255 steps over the range), as a share of the range
+
+@torch.no_grad()
+def noise_agreement(model:nn.Module, dl, rel:float=RMS_8BIT, seed:int=0)->float:
+    "Agreement of `model` with itself when Gaussian noise of `rel` times each batch's range is added to the input of every Conv/Linear layer but the first and the last (those a student quantizes): how many decisions noise the size of 8-bit rounding flips, whatever the grid"
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))][1:-1]
+    g,agree,n = torch.Generator().manual_seed(seed),0,0
+    def noisy(m, inp):
+        x = inp[0]
+        return (x + torch.randn(x.shape, generator=g)*(x.amax() - x.amin())*rel,) + tuple(inp[1:])
+    model.eval()
+    for xb,*_ in dl:
+        y = model(xb)
+        hs = [m.register_forward_pre_hook(noisy) for m in layers]
+        try: z = model(xb)
+        finally:
+            for h in hs: h.remove()
+        agree += int((y.argmax(1) == z.argmax(1)).sum()); n += len(xb)
+    return agree/n
 
 def quantized_share(model:nn.Module)->float:
     "The share of the model's weights (parameters of Conv/Linear/attention layers) that are quantized"
@@ -107,7 +129,7 @@ def quantized_share(model:nn.Module)->float:
     tot = sum(p.numel() for n,p in model.named_parameters() if p.dim() > 1 and '_quantizer.' not in n) # every weight matrix or kernel (BatchNorm/LayerNorm/bias are vectors; per-channel ranges are not weights)
     return q/tot
 
-def measure(nets, widths, methods, epochs:int, **kwargs):
+def measure(nets, widths, methods, epochs:int, teacher_epochs:int=3, seeds=(0,), **kwargs):
     "One row per net, width and method: teacher accuracy, start and after-run agreement and accuracy, share quantized"
     import pandas as pd
     from fastai.vision.all import set_seed
@@ -116,14 +138,15 @@ def measure(nets, widths, methods, epochs:int, **kwargs):
     for n in nets:
         t_acc = None
         for b in widths:
-            for meth in methods:
+            for meth,seed in [(m_, s_) for m_ in methods for s_ in seeds]:
                 t0 = time.time()
-                learn = student(n, b, meth, **kwargs)
+                learn = student(n, b, meth, teacher_epochs=teacher_epochs, seed=seed, **kwargs)
                 if t_acc is None:
                     from sqakd_fastai.evaluation import evaluate
                     t_acc = evaluate(learn.sqakd.teacher, learn.sqakd.teacher, valid)['accuracy']
+                    t_noise = noise_agreement(learn.sqakd.teacher, valid)
                 s = agreement(learn, valid)
-                row = dict(net=n, bits=b, method=meth, teacher_acc=t_acc, start_agree=s['teacher_agreement'], start_acc=s['accuracy'],
+                row = dict(net=n, bits=b, method=meth, seed=seed, teacher_acc=t_acc, teacher_noise8=t_noise, start_agree=s['teacher_agreement'], start_kl=s['kl'], start_acc=s['accuracy'],
                            quantized=quantized_share(learn.model))
                 if epochs:
                     set_seed(0)
@@ -148,10 +171,12 @@ def main(nets:str=' '.join(NETS), # zoo nets, space-separated
          w_granularity:str='tensor', # weight ranges: 'tensor' or 'channel'
          feature_weight:float=0., # SQuaT's feature term (0: plain SQAKD)
          threads:int=0, # torch threads (0: torch's default)
+         teacher_epochs:int=3, # the teachers' one-cycle epochs on 10,000 labeled images (each count cached apart)
+         seeds:str='0', # seeds of the students' calibration batches, space-separated: one row each
         ):
     "Measure the zoo: per net, width and method, the start and after-run agreement with the teacher"
     if threads: torch.set_num_threads(threads)
     bad = [n for n in nets.split() if n not in NETS]
     if bad: raise SystemExit(f"unknown nets {bad}: choose from {list(NETS)}")
-    df = measure(nets.split(), [int(b) for b in widths.split()], methods.split(), epochs, w_granularity=w_granularity, feature_weight=feature_weight)
+    df = measure(nets.split(), [int(b) for b in widths.split()], methods.split(), epochs, teacher_epochs, [int(s) for s in seeds.split()], w_granularity=w_granularity, feature_weight=feature_weight)
     print('\n' + markdown(df))
