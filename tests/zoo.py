@@ -173,10 +173,13 @@ def main(nets:str=' '.join(NETS), # zoo nets, space-separated
          threads:int=0, # torch threads (0: torch's default)
          teacher_epochs:int=3, # the teachers' one-cycle epochs on 10,000 labeled images (each count cached apart)
          seeds:str='0', # seeds of the students' calibration batches, space-separated: one row each
+         kw:str='{}', # more `quantize_learner` arguments, as a Python dict literal, e.g. "{'bn_reestimate': False}"
         ):
     "Measure the zoo: per net, width and method, the start and after-run agreement with the teacher"
+    import ast
     if threads: torch.set_num_threads(threads)
+    extra = ast.literal_eval(kw)
     bad = [n for n in nets.split() if n not in NETS]
     if bad: raise SystemExit(f"unknown nets {bad}: choose from {list(NETS)}")
-    df = measure(nets.split(), [int(b) for b in widths.split()], methods.split(), epochs, teacher_epochs, [int(s) for s in seeds.split()], w_granularity=w_granularity, feature_weight=feature_weight)
+    df = measure(nets.split(), [int(b) for b in widths.split()], methods.split(), epochs, teacher_epochs, [int(s) for s in seeds.split()], w_granularity=w_granularity, feature_weight=feature_weight, **extra)
     print('\n' + markdown(df))
