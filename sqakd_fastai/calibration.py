@@ -66,7 +66,6 @@ def mse_range(x:Tensor, # rows of values, one range per row
 # %% ../nbs/01b_calibration.ipynb #777a32c5
 def _has_range(q): return not (isinstance(q, DoReFaQuantizer) and q.kind == 'weight') # DoReFa's weights are tanh-normalised
 
-
 def rule_range(q:Quantizer, # the quantizer whose grid `'mse'` judges on (with its `signed` as it should be)
                r:Tensor, # rows of values (`q._rows(x)`)
                rule:str, # 'minmax', 'percentile' or 'mse'
