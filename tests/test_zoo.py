@@ -35,8 +35,10 @@ def test_defaults_on_a_zoo_net(name, data, tmp_path):
     assert hasattr(learn, 'hessian_delta') and learn.hessian_delta.history
     with learn.no_bar(), learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter('ignore')                              # fastai's suggestion on 20 points may warn
-        sug = learn.lr_find(num_it=20, show_plot=False)
-    assert 1e-7 < sug.valley < 10 and len(learn.recorder.losses) >= 8 # fastai's suggestion reads the 3rd to the 5th-last of 20 points
+        # all 20 points (stop_div=False): an untrained net's KL differs between batches by more than fastai's 4x stop (it stopped
+        # MobileNetV3 at the second point on one run); the clamp of a negative mean is tested by the losses being >= 0
+        sug = learn.lr_find(num_it=20, show_plot=False, stop_div=False)
+    assert 1e-7 < sug.valley < 10 and len(learn.recorder.losses) == 20 and min(float(v) for v in learn.recorder.losses) >= 0
     f = export_quantized(learn, tmp_path/f'{name}.sqakd')
     x = data.valid.one_batch()[0]
     m = load_quantized(f)
