@@ -12,8 +12,9 @@ from fastai.callback.core import Callback
 from .extras import has_extra, import_extra
 
 # %% auto #0
-__all__ = ['is_distributed', 'model_device', 'broadcast_state', 'broadcast_object', 'all_ranks', 'init_distributed',
-           'distrib_if_launched', 'maybe_gather']
+__all__ = ['FASTAI_FIXES', 'is_distributed', 'model_device', 'broadcast_state', 'broadcast_object', 'all_ranks',
+           'init_distributed', 'fastai_fix', 'apply_fastai_fixes', 'remove_fastai_fixes', 'maybe_gather',
+           'distrib_if_launched']
 
 # %% ../nbs/01a_distributed.ipynb #710e45bd
 if has_extra('distributed'): from fastai.distributed import DistributedTrainer, DistributedDL
@@ -71,7 +72,8 @@ def all_ranks(ok:bool)->bool:
 
 # %% ../nbs/01a_distributed.ipynb #b0f2c7ac
 def init_distributed()->bool: # whether this call created the process group (then `teardown_distrib` it)
-    "Join the process group a launcher (torchrun, accelerate launch) describes: nccl on GPUs, gloo on CPUs"
+    "Apply `apply_fastai_fixes`, then join the process group a launcher (torchrun, accelerate launch) describes: nccl on GPUs, gloo on CPUs"
+    apply_fastai_fixes() # also for one process under a launcher (`torchrun --nproc_per_node 1`), which needs the `detach_distributed` fix
     if num_distrib() <= 1 or not dist.is_available() or dist.is_initialized(): return False
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
@@ -79,48 +81,72 @@ def init_distributed()->bool: # whether this call created the process group (the
     else: dist.init_process_group('gloo')
     return True
 
-# %% ../nbs/01a_distributed.ipynb #f5246f17
-def distrib_if_launched(learn, # a fastai `Learner`
-                        sync_bn:bool=False, # `SyncBatchNorm` on GPUs (see above)
-                       ):
-    "`learn.distrib_ctx(sync_bn)` when a launcher started several processes, else a context that does nothing"
-    return learn.distrib_ctx(sync_bn=sync_bn) if num_distrib() > 1 else contextlib.nullcontext(learn)
 
 # %% ../nbs/01a_distributed.ipynb #aa2b25a0
+FASTAI_FIXES = {} # {(owner, attribute): replacement}: what `apply_fastai_fixes` puts into fastai
+_fastai_originals = {} # {(owner, attribute): what fastai had there}, while the fixes are applied
+_ABSENT = object() # marks an attribute fastai does not have (a fix that adds a method)
+
+def fastai_fix(owner, # the fastai class or module the fix goes into
+               name:str|None=None, # the attribute it replaces (default: the function's name)
+              ):
+    "Register the decorated function as the fix of `owner.name`; `apply_fastai_fixes` applies it, nothing else does"
+    def _register(f): FASTAI_FIXES[(owner, name or f.__name__)] = f; return f
+    return _register
+
+def apply_fastai_fixes()->list: # the attributes now fixed, as 'Owner.name'
+    "Put every registered fix into fastai, keeping what fastai had; calling it again changes nothing"
+    for (o,n),f in FASTAI_FIXES.items():
+        if (o,n) not in _fastai_originals: _fastai_originals[(o,n)] = vars(o).get(n, _ABSENT)
+        setattr(o, n, f)
+    return [f"{getattr(o, '__name__', o)}.{n}" for o,n in FASTAI_FIXES]
+
+def remove_fastai_fixes():
+    "Put back what fastai had before `apply_fastai_fixes`"
+    for (o,n),old in _fastai_originals.items():
+        if old is _ABSENT: delattr(o, n)
+        else: setattr(o, n, old)
+    _fastai_originals.clear()
+
+
+# %% ../nbs/01a_distributed.ipynb #0092c98a
 _fastai_maybe_gather = _torch_core.maybe_gather
 
+@fastai_fix(_torch_core) # fastai's `to_detach` looks it up in its module at every call
 def maybe_gather(x, axis=0):
     "fastai's `maybe_gather`, only inside a process group: a fit outside `distrib_ctx` keeps its metrics local"
     return _fastai_maybe_gather(x, axis) if dist.is_available() and dist.is_initialized() else x
 
-_torch_core.maybe_gather = maybe_gather # fastai's `to_detach` looks it up in its module at every call
 
 # %% ../nbs/01a_distributed.ipynb #7509ddbd
-@patch
-def __init__(self:DistributedTrainer,
-             sync_bn=True, # replace the student's BatchNorm by `nn.SyncBatchNorm` (GPUs only)
-             **kwargs): # passed to accelerate's `Accelerator`
+@fastai_fix(DistributedTrainer, '__init__')
+def _trainer_init(self,
+                  sync_bn=True, # replace the student's BatchNorm by `nn.SyncBatchNorm` (GPUs only)
+                  **kwargs): # passed to accelerate's `Accelerator`
+    "fastai's `DistributedTrainer.__init__`, asking accelerate for the CPU where there is no GPU"
     store_attr()
     accelerate, = import_extra('distributed', 'distributed training (`DistributedTrainer`)')
     if not torch.cuda.is_available(): kwargs.setdefault('cpu', True) # else accelerate silently runs each rank alone
     self.accelerator = accelerate.Accelerator(**kwargs)
 
+
 # %% ../nbs/01a_distributed.ipynb #6287f868
-@patch
-def _broadcast(self:DistributedDL, t, rank):
+@fastai_fix(DistributedDL)
+def _broadcast(self, t, rank):
     "Broadcast the index list `t` from `rank`, on the device the process group's backend needs"
     t = torch.tensor(t, dtype=torch.long, device=_comm_device())
     dist.broadcast(t, rank)
     return t.cpu().tolist()
 
-@patch
-def _wrap_dl(self:DistributedTrainer, dl):
+@fastai_fix(DistributedTrainer)
+def _wrap_dl(self, dl):
     "`dl` as this rank's `DistributedDL`, its batches on the model's device"
     return dl if isinstance(dl, DistributedDL) else DistributedDL(dl, device=model_device(self.learn.model))
 
+
 # %% ../nbs/01a_distributed.ipynb #9ab03561
-@patch
-def before_fit(self:DistributedTrainer):
+@fastai_fix(DistributedTrainer, 'before_fit')
+def _trainer_before_fit(self):
     "Wrap the model in DDP (with SyncBatchNorm on GPUs) and the DataLoaders in `DistributedDL`"
     sync = self.sync_bn and model_device(self.model).type != 'cpu'
     if self.sync_bn and not sync:
@@ -131,21 +157,29 @@ def before_fit(self:DistributedTrainer):
     self.learn.dls.loaders = [self._wrap_dl(dl) for dl in self.dls]
     if rank_distrib(): self.learn.logger = noop
 
-@patch
-def before_validate(self:DistributedTrainer):
+@fastai_fix(DistributedTrainer, 'before_validate')
+def _trainer_before_validate(self):
     "Validate one model: every rank takes rank 0's buffers first"
     broadcast_state(self.learn.model, buffers_only=True)
     self.learn.dl = self._wrap_dl(self.learn.dl)
 
-@patch
-def after_fit(self:DistributedTrainer):
+@fastai_fix(DistributedTrainer, 'after_fit')
+def _trainer_after_fit(self):
     "Unwrap the model, every rank keeping rank 0's buffers (the last step updated each rank's own)"
     broadcast_state(self.learn.model, buffers_only=True)
     self.learn.model,self.learn.dls.loaders = getattr(self.learn.model, 'module', self.learn.model),self.old_dls
 
 _fastai_detach_distributed = Learner.detach_distributed
-@patch
-def detach_distributed(self:Learner):
+@fastai_fix(Learner, 'detach_distributed')
+def _detach_distributed(self):
     "Remove `DistributedTrainer` from the learner, also after a one-process run"
     if num_distrib() == 1 and hasattr(self, 'distributed_trainer'): self.remove_cb(DistributedTrainer)
     return _fastai_detach_distributed(self)
+
+
+# %% ../nbs/01a_distributed.ipynb #f5246f17
+def distrib_if_launched(learn, # a fastai `Learner`
+                        sync_bn:bool=False, # `SyncBatchNorm` on GPUs (see above)
+                       ):
+    "`learn.distrib_ctx(sync_bn)` when a launcher started several processes, else a context that does nothing"
+    return learn.distrib_ctx(sync_bn=sync_bn) if num_distrib() > 1 else contextlib.nullcontext(learn)

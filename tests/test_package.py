@@ -101,6 +101,11 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.losses import CrossEntropyLossFlat
 from sqakd_fastai.all import *
+import fastai.torch_core as tc
+assert tc.maybe_gather.__module__ == 'fastai.torch_core' # importing the library changed nothing in fastai
+apply_fastai_fixes(); assert tc.maybe_gather is maybe_gather
+from sqakd_fastai.distributed import DistributedTrainer # the stand-in: the fixes it took are removed again
+remove_fastai_fixes(); assert tc.maybe_gather.__module__ == 'fastai.torch_core' and not hasattr(DistributedTrainer, 'before_fit')
 torch.manual_seed(0)
 x = torch.randn(96, 3, 8, 8); y = (x.mean((1, 2, 3)) > 0).long()
 dls = DataLoaders(DataLoader(list(zip(x[:64], y[:64])), bs=16, shuffle=True, drop_last=True), DataLoader(list(zip(x[64:], y[64:])), bs=16))
