@@ -53,6 +53,7 @@ PAGES = {'03_learner.html': [('quantize_learner', "quant_lr_mult: float = 0.01",
          '06a_onnx.html': [('onnx_session', "threads: int | None = None", "intra-op threads")],
          '00_data.html': [('fashion_mnist_dls', "n_train: int | None = None", "train on a random subset"),
                           ('folder_dls', "labeled: bool | None = None", "labeled when the images sit in class sub-folders")],
+         '10_results.html': [], '11_starting_points.html': [], '12_costs.html': [], '13_deployment.html': [],
          'index.html': []}
 
 def _text(html):
@@ -75,12 +76,19 @@ def docs_run_cells(nbs=root/'nbs'):
             if any(map(imports, ast.walk(tree))) and not all(map(imports, tree.body)): found.append(f"{p.name} cell {i}: {src.splitlines()[0][:60]}")
     return found
 
+README_MAX_LINES = 150 # the guide-and-shape issue: what, install, example, main job, deploy, links; measurements live on docs pages
+
 def check():
     ok = True
     for c in docs_run_cells(): print(f"docs: the site build would run this cell (it mixes imports with code): {c}"); ok = False
     if (root/'README.md').read_text() != readme_text():
         print("README.md differs from nbs/index.ipynb: run `python .ci/docs.py readme`"); ok = False
+    readme = (root/'README.md').read_text()
+    if len(readme.splitlines()) > README_MAX_LINES: print(f"README.md has {len(readme.splitlines())} lines, more than {README_MAX_LINES}: measurements go to docs pages"); ok = False
     docs = root/'_docs'
+    import re
+    for page in sorted(set(re.findall(r'\]\(([\w.-]+\.html)\)', readme)) - set(PAGES)): # every page the README links to exists
+        if not (docs/page).exists(): print(f"docs: README.md links to {page}, which the site lacks"); ok = False
     for page,syms in PAGES.items():
         p = docs/page
         if not p.exists(): print(f"docs: missing page {page}"); ok = False; continue
