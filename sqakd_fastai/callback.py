@@ -219,34 +219,6 @@ class TeacherAgreement(Metric):
     def name(self): return 'teacher_agreement'
 
 # %% ../nbs/02_callback.ipynb #f075c89c
-@patch
-def code_range(self:Quantizer, y:Tensor)->tuple:
-    "(lo, hi): the values of this quantizer's lowest and highest code, for its output `y`"
-    raise NotImplementedError(f"{type(self).__name__} has no code range")
-
-@patch
-def code_range(self:IntervalQuantizer, y:Tensor)->tuple:
-    l = self.lower
-    return l,l + (self.upper - l).clamp_min(_EPS) # as `IntervalQuant`
-
-@patch
-def code_range(self:PACTQuantizer, y:Tensor)->tuple:
-    a = self.alpha.detach().abs().clamp_min(_EPS) # PACT's forward scales by the detached alpha
-    return (-a if self.signed else torch.zeros_like(a)),a
-
-@patch
-def code_range(self:LSQQuantizer, y:Tensor)->tuple:
-    qn,qp = self.grid
-    g = 1/math.sqrt((y.numel() if self.kind == 'weight' else y[0].numel())*qp)
-    s = (self.step*g + (self.step - self.step*g).detach()).abs().clamp_min(_EPS) # as `LSQQuantizer.quantize`
-    return -qn*s,qp*s
-
-@patch
-def code_range(self:DoReFaQuantizer, y:Tensor)->tuple:
-    if self.kind == 'weight': raise NotImplementedError("DoReFa weights are tanh-normalised per tensor: they have no fixed code range")
-    c = self.clip
-    return (-c if self.signed else torch.zeros_like(c)),c
-
 def feature_codes(q:Quantizer, # an activation quantizer
                   y:Tensor, # its output
                  )->Tensor: # codes in [0, 1], float32, differentiable as `y` and the range are

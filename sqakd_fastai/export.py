@@ -15,7 +15,7 @@ from .quantizers import *
 from .quantizers import _EPS
 
 # %% auto #0
-__all__ = ['DEPLOY_OPS', 'DEPLOY_FIXED_ARGS', 'DEPLOY_MAX_ELEMENTS', 'DEPLOY_MAX_HEADER', 'pack_codes', 'unpack_codes', 'decode',
+__all__ = ['DEPLOY_OPS', 'DEPLOY_FIXED_ARGS', 'DEPLOY_MAX_ELEMENTS', 'DEPLOY_MAX_HEADER', 'pack_codes', 'unpack_codes',
            'PackedWeight', 'packed_model', 'quant_report', 'check_graph', 'exported_program', 'export_quantized',
            'load_quantized']
 
@@ -51,54 +51,6 @@ def _unpack(packed:Tensor, bits:int, n:int)->Tensor:
         return lut.index_select(0, packed.to(torch.int64)).reshape(-1)[:n]
     b = (packed.to(torch.int64)[:,None] // bit % 2).reshape(-1)[:n*bits] # codes across byte boundaries: bit by bit
     return (b.reshape(n, bits)*bit[:bits]).sum(1)
-
-# %% ../nbs/06_export.ipynb #0878edfc
-@patch
-def encode(self:Quantizer, x:Tensor)->tuple:
-    "(codes, table): integer codes of `x` and the value of each code, with `table[codes]` equal to `self(x)`"
-    raise NotImplementedError(f"{type(self).__name__} cannot encode its tensor as integer codes")
-
-def _table(q, k, scale, offset=0.):
-    "The table of codes `k` (1-D): `k*scale + offset`, one row per range (per channel), or one row dropped"
-    t = k[None]*torch.as_tensor(scale).reshape(-1, 1) + torch.as_tensor(offset).reshape(-1, 1)
-    return t if q.per_channel else t[0]
-
-def decode(codes:Tensor, # integer codes, the weight's shape
-           table:Tensor, # (levels,), or (channels, levels): one table per output channel
-          )->Tensor:
-    "The values of `codes`: `table[codes]`, each channel in its own row of a per-channel table"
-    if table.dim() == 1: return table.index_select(0, codes.reshape(-1).long()).view(codes.shape)
-    return table.gather(1, codes.reshape(len(table), -1).long()).view(codes.shape)
-
-@patch
-@torch.no_grad()
-def encode(self:IntervalQuantizer, x:Tensor)->tuple:
-    l,u = self.lower.detach(),self.upper.detach()
-    s = (self.levels - 1)/(u - l).clamp_min(_EPS)
-    r = torch.sub(x.detach(), l).mul_(s).clamp_(0, self.levels - 1).round_() # as `IntervalQuant.forward`
-    return r.to(torch.uint8),_table(self, torch.arange(self.levels, dtype=r.dtype, device=r.device), 1/s, l)
-
-@patch
-@torch.no_grad()
-def encode(self:LSQQuantizer, x:Tensor)->tuple:
-    qn,qp = self.grid
-    n = x.numel() if self.kind == 'weight' and not self.per_channel else x[0].numel()
-    g = 1/math.sqrt(n*qp)
-    s = (self.step*g + (self.step - self.step*g)).abs().clamp_min(_EPS) # as `LSQQuantizer.quantize`
-    v = (x.detach()/s).clamp(-qn, qp)
-    if self.signed and self.bits == 1: return (v >= 0).to(torch.uint8),_table(self, torch.tensor([-1., 1.], device=x.device), s)
-    return (v.round() + qn).to(torch.uint8),_table(self, torch.arange(qn + qp + 1, dtype=x.dtype, device=x.device) - qn, s)
-
-@patch
-@torch.no_grad()
-def encode(self:DoReFaQuantizer, x:Tensor)->tuple:
-    if self.kind != 'weight': raise NotImplementedError("DoReFa activations are quantized at run time, not encoded")
-    x,dims = x.detach(),self._reduce_dims(x)
-    if self.bits == 1: return (x >= 0).to(torch.uint8),_table(self, torch.tensor([-1., 1.], device=x.device), x.abs().mean(dims))
-    t = torch.tanh(x)
-    m = t.abs().amax(dims, keepdim=True).clamp_min(_EPS)
-    k = ((t/m + 1)/2*(self.levels - 1)).round()                         # as `round_levels`
-    return k.to(torch.uint8),_table(self, 2*(torch.arange(self.levels, dtype=x.dtype, device=x.device)/(self.levels - 1)) - 1, m)
 
 # %% ../nbs/06_export.ipynb #a775dd79
 class PackedWeight(nn.Module):

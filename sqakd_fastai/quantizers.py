@@ -8,11 +8,12 @@ from torch import Tensor
 from fastcore.all import *
 
 # %% auto #0
-__all__ = ['GRANULARITIES', 'QUANT_METHODS', 'QUANT_LAYERS', 'check_bits', 'RoundSTE', 'round_levels', 'Quantizer',
-           'check_granularity', 'calib_range', 'IntervalQuant', 'iq_forward', 'iq_backward', 'CompiledKernel',
-           'IntervalQuantizer', 'EWGSQuantizer', 'PACTQuantizer', 'LSQQuantizer', 'DoReFaQuantizer', 'check_method',
-           'make_quantizer', 'QuantMixin', 'QConv1d', 'QConv2d', 'QConv3d', 'QLinear', 'quant_layer',
-           'quantizable_layers', 'quant_layers', 'quant_plan', 'quantize_model', 'granularity_plan', 'init_quantizers']
+__all__ = ['GRANULARITIES', 'QUANT_METHODS', 'QUANT_LAYERS', 'check_bits', 'RoundSTE', 'round_levels', 'Quantizer', 'code_table',
+           'check_granularity', 'calib_range', 'iq_codes', 'IntervalQuant', 'iq_forward', 'iq_backward',
+           'CompiledKernel', 'IntervalQuantizer', 'EWGSQuantizer', 'PACTQuantizer', 'LSQQuantizer', 'DoReFaQuantizer',
+           'check_method', 'make_quantizer', 'decode', 'QuantMixin', 'QConv1d', 'QConv2d', 'QConv3d', 'QLinear',
+           'quant_layer', 'quantizable_layers', 'quant_layers', 'quant_plan', 'quantize_model', 'granularity_plan',
+           'init_quantizers']
 
 # %% ../nbs/01_quantizers.ipynb #94531a68
 def check_bits(bits, name:str='bits')->int|None:
@@ -99,6 +100,23 @@ class Quantizer(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} ({self.kind}) has no range to choose")
     def quantize(self, x): raise NotImplementedError
 
+    def codes(self, x:Tensor)->Tensor:
+        "The grid's forward half: the integer code of each element of `x` (normalised, clipped, rounded), as floats in 0..n, no gradient"
+        raise NotImplementedError(f"{type(self).__name__} cannot encode its tensor as integer codes")
+    def code_values(self, x:Tensor)->Tensor:
+        "The grid's other half: the value of every code, `(ranges, n + 1)`, as the forward de-normalises them for input `x` (with its gradients)"
+        raise NotImplementedError(f"{type(self).__name__} has no code range")
+
+    @torch.no_grad()
+    def encode(self, x:Tensor)->tuple:
+        "(codes, table): integer codes of `x` and the value of each code, with `table[codes]` equal to `self(x)`"
+        t = self.code_values(x)
+        return self.codes(x).to(torch.uint8),(t if self.per_channel else t[0])
+    def code_range(self, y:Tensor)->tuple:
+        "(lo, hi): the values of this quantizer's lowest and highest code (one per range), for its output `y`, differentiable as the forward is"
+        t = self.code_values(y)
+        return (t[:,0],t[:,-1]) if self.per_channel else (t[0,0],t[0,-1])
+
     def forward(self, x:Tensor)->Tensor:
         if not self._ready:
             if not bool(self.initialised):
@@ -119,6 +137,10 @@ class Quantizer(nn.Module):
 
 # %% ../nbs/01_quantizers.ipynb #ad58b821
 _EPS = 1e-8 # smallest range width, keeps (u - l) away from zero for constant inputs
+
+def code_table(k:Tensor, scale:Tensor, offset:Tensor|float=0.)->Tensor:
+    "The values of codes `k` (1-D) on an affine grid: `k*scale + offset`, one row per range (`scale` and `offset`: one per range, or scalars)"
+    return k[None]*torch.as_tensor(scale).reshape(-1, 1) + torch.as_tensor(offset).reshape(-1, 1)
 
 def _assign(p:Tensor, v:Tensor):
     "Give parameter or buffer `p` the value (and shape) of `v`, keeping its dtype and device"
@@ -144,6 +166,10 @@ def calib_range(x:Tensor, bits:int, signed:bool)->tuple:
     return l, torch.maximum(u, l + _EPS)
 
 # %% ../nbs/01_quantizers.ipynb #a3f6a8fe
+def iq_codes(x:Tensor, l:Tensor, s:Tensor, levels:int)->Tensor:
+    "The interval grid's codes: $\\mathrm{round}(\\mathrm{clip}((x - l)\\,s, 0, L-1))$ with $s = (L-1)/(u-l)$, in one allocation"
+    return torch.sub(x, l).mul_(s).clamp_(0, levels - 1).round_()
+
 class IntervalQuant(torch.autograd.Function):
     "Fake-quantize `x` on [l, u] with `levels` levels; backward: EWGS with `delta` (STE when 0)"
     @staticmethod
@@ -156,8 +182,7 @@ class IntervalQuant(torch.autograd.Function):
             ctx.save_for_backward(x, y, l, w)
             return y
         s = (levels - 1)/w
-        r = torch.sub(x, l).mul_(s).clamp_(0, levels - 1).round_() # the integer code, in one allocation
-        y = r.mul_(1/s).add_(l)                                      # de-normalised in place
+        y = iq_codes(x, l, s, levels).mul_(1/s).add_(l) # de-normalised in place
         ctx.save_for_backward(x, y, l, w)
         return y
     @staticmethod
@@ -229,6 +254,10 @@ class IntervalQuantizer(Quantizer):
     def _set_range(self, l, u): _assign(self.lower, l); _assign(self.upper, u)
     def grid_values(self, x, l, u): return iq_forward(x, l, (u - l).clamp_min(_EPS), self.levels)
 
+    def _scale(self): return (self.levels - 1)/(self.upper - self.lower).clamp_min(_EPS) # codes per unit, as `IntervalQuant`
+    def codes(self, x): return iq_codes(x.detach(), self.lower.detach(), self._scale().detach(), self.levels)
+    def code_values(self, x): return code_table(torch.arange(self.levels, device=self.lower.device, dtype=self.lower.dtype), 1/self._scale(), self.lower)
+
     def _apply_q(self, x, delta): return IntervalQuant.apply(x, self.lower, self.upper, self.levels, delta, self.compiled and self.kind == 'act')
     def quantize(self, x): return self._apply_q(x, 0.)
 
@@ -265,6 +294,11 @@ class PACTQuantizer(Quantizer):
     def _set_range(self, l, u): _assign(self.alpha, torch.maximum(-l, u) if self.signed else u)
     def grid_values(self, x, l, u): return _clip_grid(x, l, u, self.levels, bool(self.signed))
 
+    def code_values(self, x): # the forward scales by the detached alpha
+        a = self.alpha.detach().abs().clamp_min(_EPS)
+        lo = -a if self.is_signed else torch.zeros_like(a)
+        return lo + (a - lo)*code_table(torch.arange(self.levels, device=a.device)/(self.levels - 1), 1.)
+
     def quantize(self, x):
         a = self.alpha.abs().clamp_min(_EPS)
         lo = -a if self.is_signed else torch.zeros_like(a)
@@ -299,13 +333,28 @@ class LSQQuantizer(Quantizer):
         v = (x/s).clamp(-qn, qp)
         return (torch.where(v >= 0, 1., -1.) if self.signed and self.bits == 1 else v.round())*s
 
+    def scaled_step(self, x:Tensor)->Tensor:
+        "The step the forward uses for input `x`: `step`, its gradient scaled by $1/\\sqrt{N Q_p}$ ($N$: the elements of `x` one step serves)"
+        n = x.numel() if self.kind == 'weight' and not self.per_channel else x[0].numel()
+        g = 1/math.sqrt(n*self.grid[1])
+        return (self.step*g + (self.step - self.step*g).detach()).abs().clamp_min(_EPS)
+    @property
+    def _binary(self): return self.is_signed and self.bits == 1 # the two levels {-s, +s}
+
+    def codes(self, x):
+        qn,qp = self.grid
+        v = (x.detach()/self.scaled_step(x).detach()).clamp(-qn, qp)
+        return (v >= 0).to(v.dtype) if self._binary else v.round() + qn
+    def code_values(self, x):
+        qn,qp = self.grid
+        k = torch.tensor([-1., 1.], device=x.device) if self._binary else torch.arange(qn + qp + 1, dtype=x.dtype, device=x.device) - qn
+        return code_table(k, self.scaled_step(x))
+
     def quantize(self, x):
         qn,qp = self.grid
-        n = x.numel() if self.kind == 'weight' and not self.per_channel else x[0].numel() # elements per step
-        g = 1/math.sqrt(n*qp)
-        s = (self.step*g + (self.step - self.step*g).detach()).abs().clamp_min(_EPS)
+        s = self.scaled_step(x)
         v = (x/s).clamp(-qn, qp)
-        if self.is_signed and self.bits == 1: q = torch.where(v >= 0, 1., -1.) + (v - v.detach()) # sign, with the STE gradient
+        if self._binary: q = torch.where(v >= 0, 1., -1.) + (v - v.detach()) # sign, with the STE gradient
         else: q = RoundSTE.apply(v)
         return q*s
 
@@ -325,14 +374,34 @@ class DoReFaQuantizer(Quantizer):
 
     def _reduce_dims(self, x): return tuple(range(1, x.dim())) if self.per_channel else tuple(range(x.dim()))
 
+    def _tanh_norm(self, x):
+        "(tanh x, m): the weights' normalisation, by the largest |tanh| of the weight (or of each output channel)"
+        t = torch.tanh(x)
+        return t,t.abs().amax(self._reduce_dims(x), keepdim=True).clamp_min(_EPS)
+    def _unit(self, signed:bool)->Tensor: # the codes' values on [-1, 1] (signed) or [0, 1], before the scale
+        k = torch.arange(self.levels, device=self.clip.device)/(self.levels - 1)
+        return 2*k - 1 if signed else k
+
+    def codes(self, x):
+        if self.kind != 'weight': raise NotImplementedError("DoReFa activations are quantized at run time, not encoded")
+        x = x.detach()
+        if self.bits == 1: return (x >= 0).to(x.dtype)
+        t,m = self._tanh_norm(x)
+        return ((t/m + 1)/2*(self.levels - 1)).round()                   # as `round_levels`
+    def code_values(self, x):
+        if self.kind == 'act': return code_table(self._unit(self.is_signed), self.clip)
+        if self.bits == 1: return code_table(torch.tensor([-1., 1.], device=x.device), x.abs().mean(self._reduce_dims(x)))
+        return code_table(self._unit(True), self._tanh_norm(x)[1])
+    def code_range(self, y):
+        if self.kind == 'weight': raise NotImplementedError("DoReFa weights are tanh-normalised per tensor: they have no fixed code range")
+        return super().code_range(y)
+
     def quantize(self, x):
         if self.kind == 'weight':
-            dims = self._reduce_dims(x) # the whole weight, or each output channel
             if self.bits == 1:
-                s = x.abs().mean(dims, keepdim=True)
+                s = x.abs().mean(self._reduce_dims(x), keepdim=True)
                 return s*(torch.where(x >= 0, 1., -1.) + (x - x.detach())) # sign, with the STE gradient
-            t = torch.tanh(x)
-            m = t.abs().amax(dims, keepdim=True).clamp_min(_EPS)
+            t,m = self._tanh_norm(x)
             return m*(2*round_levels((t/m + 1)/2, self.levels) - 1)
         c = self.clip
         if self.is_signed: return c*(2*round_levels(((x/c).clamp(-1, 1) + 1)/2, self.levels) - 1)
@@ -364,6 +433,14 @@ def make_quantizer(method:str='ewgs', # one of `QUANT_METHODS`
     if method == 'pact': return PACTQuantizer(bits, kind) if kind == 'act' else DoReFaQuantizer(bits, kind, granularity=granularity)
     cls = dict(ewgs=EWGSQuantizer, ste=IntervalQuantizer, lsq=LSQQuantizer, dorefa=DoReFaQuantizer)[method]
     return cls(bits, kind, granularity=granularity, **kwargs)
+
+# %% ../nbs/01_quantizers.ipynb #a7c0de02
+def decode(codes:Tensor, # integer codes, the weight's shape
+           table:Tensor, # (levels,), or (channels, levels): one table per output channel
+          )->Tensor:
+    "The values of `codes`: `table[codes]`, each channel in its own row of a per-channel table"
+    if table.dim() == 1: return table.index_select(0, codes.reshape(-1).long()).view(codes.shape)
+    return table.gather(1, codes.reshape(len(table), -1).long()).view(codes.shape)
 
 # %% ../nbs/01_quantizers.ipynb #e74f500e
 class QuantMixin:
