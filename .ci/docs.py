@@ -43,8 +43,9 @@ def site():
 
 # the pages and symbols a user must find, each with its signature and a docment (a parameter's comment)
 PAGES = {'03_learner.html': [('quantize_learner', "quant_lr_mult: float = 0.01", "learning rate of quantizer parameters relative to the model")],
-         '02_callback.html': [('SQAKDCallback', "kd_weight: float = 1.0", "weight of the distillation loss"),
-                              ('kd_loss', "T: float = 4.0", "one value per sample")],
+         '02_callback.html': [('SQAKDCallback', "kd_weight: float = 1.0", "weight of the distillation loss")],
+         '01c_losses.html': [('kd_loss', "T: float = 4.0", "one value per sample")],
+         '02b_metrics.html': [], '02c_training.html': [], '05a_packing.html': [], '05b_report.html': [], '06_export.html': [],
          '01_quantizers.html': [('quantize_model', "skip_first_last: bool = True", "keep the first and last Conv/Linear full precision"),
                                 ('quant_layer', "a_bits: int | None = 2", "input activation bits")],
          '01a_distributed.html': [('broadcast_state', "src: int = 0", "the rank whose values everybody takes")],

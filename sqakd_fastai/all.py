@@ -4,17 +4,24 @@
 __all__ = []
 
 # %% ../nbs/04_all.ipynb #129c27b7
-from . import extras, data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export, onnx_export
+from . import extras, checks, data, distributed, quantizers, calibration, losses, callback, metrics, training, hessian, learner, evaluation, models, packing, report, export, onnx_export
 from .extras import *
+from .checks import *
 from .data import *
 from .distributed import *
 from .quantizers import *
 from .calibration import *
+from .losses import *
 from .callback import *
+from .metrics import *
+from .training import *
 from .hessian import *
 from .learner import *
 from .evaluation import *
 from .models import *
+from .packing import *
+from .report import *
 from .export import *
 from .onnx_export import *
-__all__ = [n for m in (extras, data, distributed, quantizers, calibration, callback, hessian, learner, evaluation, models, export, onnx_export) for n in m.__all__] # re-exported for `import *`
+_MODULES = (extras, checks, data, distributed, quantizers, calibration, losses, callback, metrics, training, hessian, learner, evaluation, models, packing, report, export, onnx_export)
+__all__ = [n for m in _MODULES for n in m.__all__] # re-exported for `import *`

@@ -200,7 +200,7 @@ def reestimate_bn(model:nn.Module, # a (quantized) model with BatchNorm layers
     return model
 
 # %% ../nbs/01b_calibration.ipynb #4b92cdbe
-EQ_MAX_SCALE = 2.**8 # largest channel scale of `equalize_depthwise`: a channel below 1/256 of the widest (one step of an 8-bit grid over it) is raised that far and no further, so no parameter moves by more than ~2.4 decades (our depthwise net needs at most 12.5)
+EQ_MAX_SCALE = 2.**8 # largest channel scale of `equalize_depthwise`: a channel below 1/256 of the widest (one step of an 8-bit grid over it) is raised that far and no further, so no parameter moves by more than ~2.4 decades
 
 def _plain_seq(m): return isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward
 

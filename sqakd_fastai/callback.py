@@ -2,64 +2,22 @@
 
 # %% ../nbs/02_callback.ipynb #c903fe0a
 from __future__ import annotations
-import warnings, math
+import warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.all import *
-from fastai.learner import Learner, Metric
+from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelBatchException
 from fastai.callback.fp16 import MixedPrecision
 from .distributed import DistributedTrainer # fastai's, or its stand-in without accelerate
-from .distributed import broadcast_state, all_ranks
+from .distributed import broadcast_state, all_ranks, model_device
 from .quantizers import *
-from .quantizers import _EPS
 from torch.fx.experimental.optimization import fuse as fx_fuse
+from .losses import *
+from .metrics import * # the metrics lived here before their own module: their names stay importable from here
 
 # %% auto #0
-__all__ = ['kd_loss', 'SQAKDLoss', 'inference_teacher', 'check_has_batches', 'SQAKDCallback', 'check_kd_args', 'TeacherAgreement',
-           'feature_codes', 'teacher_codes', 'check_feature_layers', 'FeatureMSE']
-
-# %% ../nbs/02_callback.ipynb #5b15270c
-def kd_loss(s:Tensor, # student logits, classes along dim 1
-            t:Tensor, # teacher logits, same shape
-            T:float=4., # temperature
-            reduction:str='batchmean', # 'batchmean' (or 'mean'), 'sum', or 'none' (one value per sample)
-           )->Tensor:
-    "$T^2\\,\\mathrm{KL}(\\mathrm{softmax}(t/T)\\,\\|\\,\\mathrm{softmax}(s/T))$, computed in float32"
-    ls,lt = F.log_softmax(s.float()/T, dim=1),F.log_softmax(t.float()/T, dim=1)
-    kl = (lt.exp()*(lt - ls)).flatten(1).sum(1)*T**2
-    if reduction == 'none': return kl
-    return (kl.sum() if reduction == 'sum' else kl.mean()).clamp_min(0) # >= 0 as KL is: a student at its teacher averaged -1e-7, and fastai's lr_find reads any loss above 4x a negative best as divergence
-
-# %% ../nbs/02_callback.ipynb #dd7e9bb6
-class SQAKDLoss:
-    "`kd_weight`·KD(student, teacher) + `ce_weight`·`base`(student, labels), the latter only when labels exist (+ SQuaT's feature term)"
-    def __init__(self,
-                 base=None, # the learner's own loss, for the optional CE term and for activation/decodes
-                 T:float=4., # temperature
-                 kd_weight:float=1., # weight of the distillation term
-                 ce_weight:float=0., # weight of `base` on labels (0: label-free)
-                 feature_weight:float=0., # weight of `features` (SQuaT; 0: plain SQAKD)
-                 features=None, # `features(reduction)`: the feature term of the batch (see `SQAKDCallback.feature_mse`)
-                ): store_attr()
-
-    @property
-    def reduction(self): return getattr(self.base, 'reduction', 'mean')
-    @reduction.setter
-    def reduction(self, v):
-        if hasattr(self.base, 'reduction'): self.base.reduction = v
-
-    def __call__(self, pred, t, *labels):
-        loss = self.kd_weight*kd_loss(pred, t, self.T, 'none' if self.reduction == 'none' else 'batchmean')
-        if self.ce_weight and len(labels) and self.base is not None: loss = loss + self.ce_weight*self.base(pred, *labels)
-        if self.feature_weight: loss = loss + self.feature_weight*self.features('none' if self.reduction == 'none' else 'mean')
-        return loss
-
-    def activation(self, x): return getcallable(self.base, 'activation')(x)
-    def decodes(self, x): return getcallable(self.base, 'decodes')(x)
-    def __repr__(self):
-        sq = f", feature_weight={self.feature_weight} (SQuaT)" if self.feature_weight else ''
-        return f"SQAKDLoss(T={self.T}, kd_weight={self.kd_weight}, ce_weight={self.ce_weight}{sq}, base={self.base})"
+__all__ = ['inference_teacher', 'check_has_batches', 'SQAKDCallback', 'check_feature_layers']
 
 # %% ../nbs/02_callback.ipynb #1c5ad729
 def inference_teacher(teacher:nn.Module, # a full-precision model (put in eval mode)
@@ -109,7 +67,7 @@ class SQAKDCallback(Callback):
 
     def before_fit(self):
         self._depth += 1
-        dev = next(self.learn.model.parameters()).device
+        dev = model_device(self.learn.model)
         self.teacher.to(dev).eval()
         if self._depth == 1 and hasattr(self.learn, 'distributed_trainer'): broadcast_state(self.teacher) # under DDP: rank 0's teacher everywhere
         if self._depth == 1:
@@ -194,46 +152,6 @@ class SQAKDCallback(Callback):
         warnings.warn(f"SQAKD: skipped training batch {self.iter} of epoch {self.epoch}: its {what} are not finite (NaN or inf){where}")
         raise CancelBatchException
 
-# %% ../nbs/02_callback.ipynb #dbe54d5d
-def check_kd_args(T, kd_weight, ce_weight, feature_weight=0.):
-    "Validate the distillation hyper-parameters"
-    for n,v in dict(T=T, kd_weight=kd_weight, ce_weight=ce_weight, feature_weight=feature_weight).items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v: raise TypeError(f"{n} must be a number, got {v!r}")
-    if T <= 0: raise ValueError(f"T must be > 0, got {T}")
-    if min(kd_weight, ce_weight, feature_weight) < 0: raise ValueError(f"kd_weight, ce_weight and feature_weight must be >= 0, got {kd_weight}, {ce_weight} and {feature_weight}")
-    if kd_weight == 0 and ce_weight == 0 and feature_weight == 0: raise ValueError("kd_weight, ce_weight and feature_weight are all 0: there is nothing to optimise")
-
-# %% ../nbs/02_callback.ipynb #206bd585
-class TeacherAgreement(Metric):
-    "Share of samples whose student argmax equals the teacher's (needs `SQAKDCallback`)"
-    def reset(self): self.total,self.count = 0.,0
-    def accumulate(self, learn):
-        cb = getattr(learn, 'sqakd', None)
-        if cb is None or cb.t_logits is None: raise RuntimeError("teacher_agreement needs an SQAKDCallback on the learner")
-        t,p = cb.t_logits,learn.pred
-        hits = learn.to_detach((p.argmax(1) == t.argmax(1)).float()) # one per sample: under DDP, gathered from every rank
-        self.total += hits.sum(); self.count += len(hits)
-    @property
-    def value(self): return self.total/self.count if self.count else None
-    @property
-    def name(self): return 'teacher_agreement'
-
-# %% ../nbs/02_callback.ipynb #f075c89c
-def feature_codes(q:Quantizer, # an activation quantizer
-                  y:Tensor, # its output
-                 )->Tensor: # codes in [0, 1], float32, differentiable as `y` and the range are
-    "The output `y` of quantizer `q` as normalised codes"
-    lo,hi = q.code_range(y)
-    return (y.float() - lo)/(hi - lo)
-
-@torch.no_grad()
-def teacher_codes(q:Quantizer, # the student's activation quantizer, at its current parameters
-                  x:Tensor, # the teacher's feature at the same place
-                 )->Tensor: # codes in [0, 1] on `q`'s lattice, without gradient
-    "SQuaT's target: the teacher's feature quantized by the student's quantizer, as codes"
-    n = q.levels - 1
-    return feature_codes(q, q.quantize(x.float())).mul_(n).round_().div_(n) # `quantize`, not `q(x)`: no forward hook sees the teacher; round: exactly on the lattice
-
 # %% ../nbs/02_callback.ipynb #3824fd96
 def check_feature_layers(feature_weight:float, # SQuaT's weight; 0: no feature term
                          feature_layers:list|str|None, # names, a name, or None for the default
@@ -254,18 +172,3 @@ def check_feature_layers(feature_weight:float, # SQuaT's weight; 0: no feature t
         if n not in layers: raise ValueError(f"feature_layers: {n!r} is not a quantized layer; those are {list(layers)}")
         if layers[n][1] is None: raise ValueError(f"feature_layers: {n!r} has no activation quantizer (its inputs stay full precision): no codes to distil")
     return names
-
-# %% ../nbs/02_callback.ipynb #66769518
-class FeatureMSE(Metric):
-    "SQuaT's feature term of the batch (MSE of the student's input codes to the teacher's), averaged over samples"
-    def reset(self): self.total,self.count = 0.,0
-    def accumulate(self, learn):
-        cb = getattr(learn, 'sqakd', None)
-        if cb is None or not cb.feature_weight: raise RuntimeError("feature_mse needs an SQAKDCallback with feature_weight > 0")
-        if cb.feature_value is None: return
-        bs = len(cb.t_logits)
-        self.total += learn.to_detach(cb.feature_value)*bs; self.count += bs
-    @property
-    def value(self): return self.total/self.count if self.count else None
-    @property
-    def name(self): return 'feature_mse'

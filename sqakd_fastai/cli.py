@@ -17,12 +17,17 @@ from .data import *
 from .distributed import *
 from .quantizers import *
 from .calibration import *
+from .losses import *
 from .callback import *
+from .metrics import *
+from .training import *
 from .learner import *
 from .models import *
+from .report import *
 from .export import *
 from .onnx_export import export_onnx, onnx_modules
 from .evaluation import *
+from .checks import *
 
 # %% auto #0
 __all__ = ['data_workers', 'bits_list', 'delta_option', 'run_sqakd', 'plot_curves', 'sqakd_train', 'main']
@@ -99,12 +104,11 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
     check_method(method); check_calib(calib); check_granularity(w_granularity); check_workers(workers, 'workers')
     delta = delta_option(delta, method)
     if onnx: onnx_modules() # its packages are there, or an ImportError that says how to install them, before any work
-    if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or not feature_weight >= 0:
-        raise ValueError(f"feature_weight must be a number >= 0, got {feature_weight!r}")
+    check_number(feature_weight, 'feature_weight')
     if arch not in ARCHS: raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
     for n,v in dict(epochs=epochs, bs=bs).items():
-        if not isinstance(v, int) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
-    if not isinstance(teacher_epochs, int) or teacher_epochs < 0: raise ValueError(f"teacher_epochs must be an int >= 0, got {teacher_epochs!r}")
+        if not is_int(v) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
+    check_int(teacher_epochs, 'teacher_epochs', 0)
     if not ((lr is None or lr > 0) and teacher_lr > 0): raise ValueError("lr and teacher_lr must be > 0")
     if data != 'fashion_mnist' and not Path(data).is_dir(): raise FileNotFoundError(f"--data {data}: no such folder (use 'fashion_mnist' or a folder of images)")
     main = rank_distrib() == 0 # under a launcher only rank 0 reads the teacher file and writes; alone, always

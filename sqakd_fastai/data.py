@@ -10,6 +10,7 @@ from fastai.data.all import *
 from fastai.vision.data import ImageBlock, get_image_files
 from fastai.vision.core import PILImage, PILImageBW, TensorImageBW
 from fastai.vision.augment import Resize
+from .checks import *
 
 # %% auto #0
 __all__ = ['FMNIST_DEBIAN', 'FMNIST_FILES', 'FMNIST_CLASSES', 'FMNIST_STATS', 'read_idx', 'fashion_mnist_arrays', 'ArrayImage',
@@ -78,7 +79,7 @@ class ArrayLabel(ItemTransform):
 def _subset(n, n_sub, seed, name='n_train'):
     "`n_sub` random indices out of `n` (all of them, in order, if `n_sub` is None)"
     if n_sub is None: return L(range(n))
-    if not isinstance(n_sub, int) or isinstance(n_sub, bool) or not 0 < n_sub <= n: raise ValueError(f"{name} must be an int in 1..{n}, got {n_sub!r}")
+    check_int(n_sub, name, 1, n)
     return L(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:n_sub].sort().values.tolist())
 
 # %% ../nbs/00_data.ipynb #75382bb8
@@ -108,9 +109,7 @@ def check_workers(num_workers, # DataLoader worker processes asked for
                   name:str='num_workers', # the argument's name, for the error
                  )->None:
     "`num_workers` is None (fastai's default) or an int >= 0; else a `ValueError` naming it"
-    if num_workers is None: return
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"{name} must be None or an int >= 0, got {num_workers!r}")
+    check_int(num_workers, name, 0, none_ok=True)
 
 # %% ../nbs/00_data.ipynb #2fc26a3d
 def fashion_mnist_dls(bs:int=128, # batch size

@@ -6,7 +6,7 @@ import itertools
 import torch, torch.nn as nn
 from fastcore.all import *
 from fastai.torch_core import to_device
-from .callback import kd_loss
+from .losses import kd_loss
 
 # %% auto #0
 __all__ = ['evaluate']

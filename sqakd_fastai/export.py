@@ -2,186 +2,22 @@
 
 # %% ../nbs/06_export.ipynb #0ba74f1c
 from __future__ import annotations
-import io, json, math, operator, pickle, zlib, hashlib, struct, warnings, functools
+import json, math, operator, pickle, zlib, hashlib, struct, warnings, functools
 from pathlib import Path
-from copy import deepcopy
 import torch, torch.nn as nn
 from torch import Tensor
 import pandas as pd
 from fastcore.all import *
 from fastai.learner import Learner
-from fastai.torch_core import to_device
 from .quantizers import *
-from .quantizers import _EPS
+from .packing import *
+from .report import *
+from .quantizers import _plain
+from .report import _example # the learner's example batch, which the export traces on
 
 # %% auto #0
-__all__ = ['DEPLOY_OPS', 'DEPLOY_FIXED_ARGS', 'DEPLOY_MAX_ELEMENTS', 'DEPLOY_MAX_HEADER', 'pack_codes', 'unpack_codes',
-           'PackedWeight', 'packed_model', 'quant_report', 'check_graph', 'exported_program', 'export_quantized',
-           'load_quantized']
-
-# %% ../nbs/06_export.ipynb #2530258c
-_BIT = 2**torch.arange(8, dtype=torch.int64) # the value of each bit of a byte, least significant first
-
-def pack_codes(codes:Tensor, # integer codes in [0, 2**bits), any shape
-               bits:int, # bits per code, 1..8
-              )->Tensor: # uint8, ceil(codes.numel()*bits/8) bytes
-    "Bit-pack `codes` at `bits` bits each"
-    bits = check_bits(bits)
-    if bits is None: raise ValueError("pack_codes needs bits in 1..8")
-    c = codes.detach().reshape(-1).to('cpu', torch.int64)
-    if len(c) and (c.min() < 0 or c.max() >= 2**bits): raise ValueError(f"codes must lie in [0, {2**bits}) for {bits} bits, got [{int(c.min())}, {int(c.max())}]")
-    b = ((c[:,None] >> torch.arange(bits)) & 1).reshape(-1)        # every bit, code after code
-    b = torch.cat([b, b.new_zeros(-len(b) % 8)]).reshape(-1, 8)      # whole bytes
-    return (b*_BIT).sum(1).to(torch.uint8)
-
-def unpack_codes(packed:Tensor, # bytes from `pack_codes`
-                 bits:int, # bits per code
-                 n:int, # number of codes
-                )->Tensor: # uint8 codes, shape (n,)
-    "The `n` codes that `pack_codes` packed into `packed`"
-    if packed.dtype != torch.uint8 or packed.dim() != 1: raise ValueError(f"packed codes must be a 1-d uint8 tensor, got {packed.dtype} of shape {tuple(packed.shape)}")
-    if len(packed) != math.ceil(n*bits/8): raise ValueError(f"{len(packed)} bytes cannot hold exactly {n} codes of {bits} bits (need {math.ceil(n*bits/8)})")
-    return _unpack(packed, bits, n).to(torch.uint8)
-
-def _unpack(packed:Tensor, bits:int, n:int)->Tensor:
-    "`unpack_codes` as int64 codes, unchecked: the part of it that runs in the packed model's graph (a few operators once traced)"
-    bit = _BIT.to(packed.device) # integer division and remainder, not shifts: ONNX shifts only unsigned types, and the graph runs in int64
-    if 8 % bits == 0: # whole codes in each byte (1, 2, 4, 8 bits): one lookup in a 256-row table of each byte's codes
-        lut = torch.arange(256, device=packed.device)[:,None] // bit[::bits] % 2**bits
-        return lut.index_select(0, packed.to(torch.int64)).reshape(-1)[:n]
-    b = (packed.to(torch.int64)[:,None] // bit % 2).reshape(-1)[:n*bits] # codes across byte boundaries: bit by bit
-    return (b.reshape(n, bits)*bit[:bits]).sum(1)
-
-# %% ../nbs/06_export.ipynb #a775dd79
-class PackedWeight(nn.Module):
-    "A quantized weight kept as bit-packed integer codes and a table of code values; calling it returns the weight"
-    def __init__(self,
-                 codes:Tensor, # integer codes, the weight's shape
-                 table:Tensor, # value of each code
-                 bits:int, # bits per code
-                ):
-        super().__init__()
-        self.bits,self.shape = check_bits(bits),tuple(codes.shape)
-        self.delta = None # EWGS's δ the weight was trained with, for `quant_report` (not used to compute)
-        self.register_buffer('packed', pack_codes(codes, bits))
-        self.register_buffer('table', table.detach().float().cpu())
-
-    @classmethod
-    def from_quantizer(cls, q:Quantizer, w:Tensor):
-        "Encode weight `w` with weight quantizer `q`"
-        codes,table = q.encode(w)
-        p = cls(codes, table, q.bits)
-        if isinstance(q, EWGSQuantizer): p.delta = q._delta
-        return p
-
-    def codes(self)->Tensor: return unpack_codes(self.packed, self.bits, math.prod(self.shape)).view(self.shape)
-    def forward(self, w=None)->Tensor: return decode(_unpack(self.packed, self.bits, math.prod(self.shape)).view(self.shape), self.table)
-    def extra_repr(self): return f"bits={self.bits}, shape={self.shape}, bytes={len(self.packed)}" + (f", tables={len(self.table)}" if self.table.dim() == 2 else '')
-
-# %% ../nbs/06_export.ipynb #65908a0b
-def _quantized_with_weights(model): return [m for m in quant_layers(model) if isinstance(m.weight_quantizer, Quantizer)]
-
-def packed_model(model:nn.Module)->nn.Module:
-    "A CPU, eval-mode copy of `model` whose quantized weights are stored as `PackedWeight`s"
-    if not isinstance(model, nn.Module): raise TypeError(f"expected an nn.Module or a Learner, got {type(model).__name__}")
-    layers = _quantized_with_weights(model)
-    if not layers:
-        if quant_layers(model): raise ValueError("the model's weights are already packed (or none of its layers quantizes its weight)")
-        raise ValueError(f"{type(model).__name__} has no quantized layer to pack: quantize it first (`quantize_learner`, `quantize_model`)")
-    not_ready = [type(q).__name__ for m in layers for q in m.quantizers() if not bool(q.initialised)]
-    if not_ready: raise ValueError(f"{len(not_ready)} quantizers are not initialised: train or `init_quantizers` the model before exporting it")
-    m = deepcopy(model).cpu().eval()
-    for layer in _quantized_with_weights(m):
-        layer.weight_quantizer = PackedWeight.from_quantizer(layer.weight_quantizer, layer.weight)
-        del layer.weight; layer.register_parameter('weight', None)
-    return m
-
-# %% ../nbs/06_export.ipynb #ec6147df
-def _example(learn:Learner):
-    "One input batch of a Learner: from its validation set, or its training set when that is empty"
-    b = learn.dls.valid.one_batch() if len(learn.dls.valid) else learn.dls.train.one_batch()
-    return b[:getattr(learn.dls, 'n_inp', 1)] # `DataLoaders` of plain loaders have no n_inp
-
-def _weight_shape(m): return tuple(m.weight.shape) if m.weight is not None else m.weight_quantizer.shape
-
-def _n_tables(q, shape):
-    "How many code tables a weight quantizer (or its packed weight) has: one per output channel, or one"
-    if isinstance(q, PackedWeight): return len(q.table) if q.table.dim() == 2 else 1
-    return shape[0] if getattr(q, 'per_channel', False) else 1
-
-def _layer_row(name, m, macs):
-    "One row of `quant_report` for Conv/Linear layer `m`"
-    wb,ab = (m.w_bits,m.a_bits) if isinstance(m, QuantMixin) else (None,None)
-    shape = _weight_shape(m)
-    nw = math.prod(shape); nb = m.bias.numel() if m.bias is not None else 0
-    packed = (math.ceil(nw*wb/8) + 4*2**wb*_n_tables(m.weight_quantizer, shape) if wb else 4*nw) + 4*nb
-    wb,ab = wb or 32,ab or 32
-    return dict(layer=name, type=type(m).__name__, params=nw + nb, w_bits=wb, a_bits=ab, fp32_bytes=4*(nw + nb),
-                packed_bytes=packed, macs=macs, bops=macs*wb*ab, w_delta=_delta(getattr(m, 'weight_quantizer', None)),
-                a_delta=_delta(getattr(m, 'act_quantizer', None)))
-
-def _delta(q)->float:
-    "EWGS's δ of quantizer `q` (or of the packed weight it became); NaN for any other"
-    d = q._delta if isinstance(q, EWGSQuantizer) else q.delta if isinstance(q, PackedWeight) else None
-    return float('nan') if d is None else d
-
-def _macs(m, out):
-    "Multiply-accumulates of one sample: each output element costs one per weight it sees"
-    return out[0].numel()*(m.in_features if isinstance(m, nn.Linear) else math.prod(_weight_shape(m)[1:]))
-
-def _attn_macs(m, q):
-    "Multiply-accumulates of one sample in an attention's input projection: each token meets the three stacked weights"
-    tokens = q.shape[1] if m.batch_first else q.shape[0]
-    return tokens*m.in_proj_weight.numel() if q.dim() == 3 else m.in_proj_weight.numel()
-
-def _attn_row(name, m, macs):
-    "The row of an `nn.MultiheadAttention`'s input projection: a raw parameter that `F.multi_head_attention_forward` reads itself, so it stays full precision"
-    n = m.in_proj_weight.numel() + (m.in_proj_bias.numel() if m.in_proj_bias is not None else 0)
-    return dict(layer=f'{name}.in_proj', type='MultiheadAttention (full precision)', params=n, w_bits=32, a_bits=32, fp32_bytes=4*n,
-                packed_bytes=4*n, macs=macs, bops=macs*32*32, w_delta=float('nan'), a_delta=float('nan'))
-
-def quant_report(model:nn.Module|Learner, # a model (quantized or not, packed or not) or a `Learner`
-                 xb:Tensor|tuple|None=None, # one input batch (default: one from the Learner's validation set)
-                )->pd.DataFrame:
-    "Per layer: parameters, bits, FP32 and packed bytes, MACs and BOPs of one sample; plus other parameters and a total"
-    if isinstance(model, Learner):
-        learn,model = model,model.model
-        if xb is None: xb = _example(learn)
-    if not isinstance(model, nn.Module): raise TypeError(f"expected an nn.Module or a Learner, got {type(model).__name__}")
-    if isinstance(model, torch.fx.GraphModule) and model.meta.get('quant_report'): # a loaded file: the table written with it
-        df = pd.DataFrame(model.meta['quant_report'])
-        return df.astype({'w_bits': 'Int64', 'a_bits': 'Int64', **{c: 'float64' for c in _DELTAS if c in df}})
-    if xb is None: raise ValueError("quant_report needs an input batch `xb` to count MACs (a Learner gives its own)")
-    xb = tuple(xb) if isinstance(xb, (tuple, list)) else (xb,)
-    layers = {n: m for n,m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))}
-    if not layers: raise ValueError(f"{type(model).__name__} has no Conv/Linear layer to report on")
-    attn = {n: m for n,m in model.named_modules() if isinstance(m, nn.MultiheadAttention) and m.in_proj_weight is not None}
-    macs = {}
-    hooks = [m.register_forward_hook(lambda m,i,o,n=n: macs.__setitem__(n, _macs(m, o))) for n,m in layers.items()]
-    hooks += [m.register_forward_hook(lambda m,i,o,n=n: macs.__setitem__(n, _attn_macs(m, i[0]))) for n,m in attn.items()]
-    training = model.training
-    try:
-        model.eval()
-        with torch.no_grad(): model(*to_device(xb, next(iter(_tensors(model).values())).device))
-    finally:
-        for h in hooks: h.remove()
-        model.train(training)
-    rows = [_layer_row(n, m, macs.get(n, 0)) for n,m in layers.items()] + [_attn_row(n, m, macs.get(n, 0)) for n,m in attn.items()]
-    counted = {id(m.weight) for m in layers.values() if m.weight is not None} | {id(m.bias) for m in layers.values() if m.bias is not None}
-    counted |= {id(p) for m in attn.values() for p in (m.in_proj_weight, m.in_proj_bias) if p is not None}
-    counted |= {id(p) for m in quant_layers(model) if m.weight_quantizer is not None for p in m.weight_quantizer.parameters()} # in the table
-    other = sum(p.numel() for p in model.parameters() if id(p) not in counted)
-    rows.append(dict(layer='(other parameters)', type='', params=other, w_bits=32, a_bits=32, fp32_bytes=4*other,
-                     packed_bytes=4*other, macs=0, bops=0))
-    wq = {id(b) for m in quant_layers(model) if m.weight_quantizer is not None for b in m.weight_quantizer.buffers()}
-    nb = sum(b.numel()*b.element_size() for b in model.buffers() if id(b) not in wq)
-    rows.append(dict(layer='(buffers)', type='', params=0, w_bits=pd.NA, a_bits=pd.NA, fp32_bytes=nb, packed_bytes=nb, macs=0, bops=0))
-    df = pd.DataFrame(rows).astype({'w_bits': 'Int64', 'a_bits': 'Int64'})
-    total = df[['params', 'fp32_bytes', 'packed_bytes', 'macs', 'bops']].sum()
-    df.loc[len(df)] = dict(layer='total', type='', w_bits=pd.NA, a_bits=pd.NA, **total)
-    return df.drop(columns=list(_DELTAS)) if df[list(_DELTAS)].isna().all().all() else df # δ columns only where EWGS trained
-
-_DELTAS = ('w_delta', 'a_delta')
+__all__ = ['DEPLOY_OPS', 'DEPLOY_FIXED_ARGS', 'DEPLOY_MAX_ELEMENTS', 'DEPLOY_MAX_HEADER', 'check_graph', 'exported_program',
+           'export_quantized', 'load_quantized']
 
 # %% ../nbs/06_export.ipynb #ade9978a
 _MAGIC,_VERSION = b'SQAKDQ\x00',2 # version 1: a pickled module structure (read only with `trusted=True`); 2: the graph as JSON
@@ -192,11 +28,11 @@ def _tensors(m):
 
 def _raw(t): return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
 
-def _plain(xb):
+def _plain_batch(xb):
     "The input batch as a tuple of plain CPU tensors (fastai's tensor subclasses stripped), at least 2 samples so the batch size is not traced as 1"
     xb = tuple(xb) if isinstance(xb, (tuple, list)) else (xb,)
     if not xb or not all(isinstance(x, Tensor) for x in xb): raise TypeError("the input batch `xb` must be a tensor or a tuple of tensors")
-    xb = tuple(x.detach().as_subclass(Tensor).cpu() for x in xb)
+    xb = tuple(_plain(x.detach()).cpu() for x in xb)
     return tuple(torch.cat([x, x]) if x.dim() and len(x) == 1 else x for x in xb)
 
 # %% ../nbs/06_export.ipynb #35019ce3
@@ -355,7 +191,7 @@ def check_graph(g:torch.fx.Graph, # a graph to export, or one read from a file
 
 # %% ../nbs/06_export.ipynb #0d2d7a7b
 def exported_program(m:nn.Module, # a model (here: a packed one)
-                     xb:tuple, # plain input tensors, see `_plain`
+                     xb:tuple, # plain input tensors, see `_plain_batch`
                     )->torch.export.ExportedProgram:
     "`m` traced by `torch.export` on `xb`, the batch dimension left free where the model allows it"
     with torch.no_grad(): m(*xb) # quantizers cache their Python-side flags (`_ready`, `is_signed`): the trace reads no tensor to branch on
@@ -399,7 +235,7 @@ def _packed_input(model:nn.Module|Learner, xb, who:str)->tuple:
         model = model.model
     m = packed_model(model)
     if xb is None: raise ValueError(f"{who} needs one input batch `xb` to trace a model on (a Learner gives its own)")
-    xb = _plain(xb)
+    xb = _plain_batch(xb)
     with torch.no_grad(): y = m(*xb)
     if not (isinstance(y, Tensor) or isinstance(y, (tuple, list)) and all(isinstance(o, Tensor) for o in y)):
         raise ValueError(f"the model returns a {type(y).__name__}: {who} takes models that return a tensor or a tuple of tensors")

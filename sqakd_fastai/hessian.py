@@ -11,8 +11,11 @@ from fastcore.all import *
 from fastai.callback.core import Callback
 from .quantizers import *
 from .quantizers import _EPS
+from .losses import *
 from .callback import *
-from .distributed import is_distributed
+from .distributed import is_distributed, model_device
+from .quantizers import _plain
+from .checks import *
 
 # %% auto #0
 __all__ = ['DELTA_PROBES', 'FD_STEP', 'DELTA_EVERY', 'rademacher', 'hutchinson_traces', 'hutchinson', 'coded_quantize',
@@ -184,8 +187,7 @@ def first_inputs(dl, # a (fastai) DataLoader
         with (fake.no_multiproc() if fake is not None else contextlib.nullcontext()): bs = list(itertools.islice(dl, n))
     if rng is not None: dl.rng = rng # iterating replaced it (fastai's `randomize`)
     if hasattr(dl, 'it'): delattr(dl, 'it')
-    plain = lambda t: t.as_subclass(Tensor) if isinstance(t, Tensor) else t
-    return [tuple(plain(t) for t in b[:n_inp]) for b in bs]
+    return [tuple(_plain(t) for t in b[:n_inp]) for b in bs]
 
 # %% ../nbs/02a_hessian.ipynb #32d85ada
 DELTA_EVERY = 5 # epochs between δ updates: from one epoch's update to the next, δ moved by about one estimate's own error (`tests/delta_drift.py`; 'How often' in 02a_hessian)
@@ -200,9 +202,8 @@ class HessianDelta(Callback):
                  tol:float=0.05, # relative change of the running means that ends the probes
                  seed:int=0, # the probes' generator
                 ):
-        for k,v in dict(every=every, n_batches=n_batches, max_probes=max_probes).items():
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be an int >= 1, got {v!r}")
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0: raise ValueError(f"tol must be a number >= 0, got {tol!r}")
+        for k,v in dict(every=every, n_batches=n_batches, max_probes=max_probes).items(): check_int(v, k)
+        check_number(tol, 'tol')
         store_attr(); self.history,self._warned = [],set()
 
     def before_fit(self):
@@ -216,7 +217,7 @@ class HessianDelta(Callback):
     def update(self):
         "Estimate and set δ now"
         model = getattr(self.learn.model, 'module', self.learn.model)
-        dev = next(model.parameters()).device
+        dev = model_device(model)
         check_has_batches(self.learn.dls.train, "HessianDelta has nothing to estimate δ on")
         batches = [tuple(t.to(dev) for t in b) for b in first_inputs(self.learn.dls.train, self.n_batches, getattr(self.learn.dls, 'n_inp', 1))]
         est = hessian_deltas(model, self.learn.sqakd.distil_loss, batches, self.max_probes, self.tol, self.seed + len(self.history))

@@ -5,88 +5,34 @@ from __future__ import annotations
 import torch, torch.nn as nn
 from fastcore.all import *
 from fastai.learner import Learner
-from fastai.callback.core import Callback, TrainEvalCallback
-from fastai.callback.schedule import ParamScheduler
-from fastai.torch_core import to_device, trainable_params
+from fastai.torch_core import to_device
 import itertools, math
 from .quantizers import *
 from .calibration import *
+from .losses import *
 from .callback import *
+from .metrics import *
 from .hessian import *
 from copy import deepcopy
+from .training import *
+from .distributed import model_device
+from .quantizers import _plain
+from .checks import *
 
 # %% auto #0
-__all__ = ['STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms', 'FrozenBNStats', 'dropouts',
-           'NoDropout', 'check_delta', 'quantize_learner', 'student_lr']
-
-# %% ../nbs/03_learner.ipynb #0361c3ec
-def quantizer_params(model:nn.Module)->list:
-    "The learnable parameters of the quantizers of `model`"
-    return [p for m in quant_layers(model) for q in m.quantizers() for p in q.parameters()]
-
-class QuantSplitter:
-    "The learner's `splitter`, with the quantizer parameters moved into a group of their own, first"
-    def __init__(self, splitter): self.splitter = splitter
-    def __call__(self, model):
-        qps = quantizer_params(model)
-        ids = set(map(id, qps))
-        groups = L(self.splitter(model))
-        if len(groups) and not isinstance(groups[0], (list, tuple, L)): groups = [groups] # a flat list is one group
-        groups = [[p for p in g if id(p) not in ids] for g in groups]
-        return ([qps] if qps else []) + [g for g in groups if g]
-
-# %% ../nbs/03_learner.ipynb #05813a82
-class QuantizerLR(Callback):
-    "Keep the quantizer parameter group at `mult` × the model's learning rate, without weight decay"
-    order = ParamScheduler.order+1
-    def __init__(self, mult:float=0.01): store_attr()
-    def before_fit(self):
-        "Find the quantizer group (none when validating or predicting without an optimizer)"
-        ids,opt = set(map(id, quantizer_params(self.learn.model))),self.learn.opt
-        self.group = None if opt is None else next((i for i,g in enumerate(opt.param_lists) if len(g) and all(id(p) in ids for p in g)), None)
-    def before_batch(self):
-        if not self.training or self.group is None: return
-        for k,v in (('lr', self.opt.hypers[-1]['lr']*self.mult), ('wd', 0.)):
-            vals = [h[k] for h in self.opt.hypers]
-            vals[self.group] = v
-            self.opt.set_hyper(k, vals)
-
-# %% ../nbs/03_learner.ipynb #dbade0f8
-def batchnorms(model:nn.Module)->list:
-    "The BatchNorm layers of `model` (1d, 2d, 3d, synchronised)"
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-class _InferenceWhileTraining(Callback):
-    "While training, the layers `self.layers(model)` picks run in inference mode; the rest of the model trains"
-    order = TrainEvalCallback.order+1 # right after fastai puts the model in training mode
-    def before_train(self):
-        for m in self.layers(self.learn.model): m.eval()
-
-class FrozenBNStats(_InferenceWhileTraining):
-    "While training, the model's BatchNorm layers normalise with their running statistics and leave them as they are; their affine weights train"
-    layers = staticmethod(batchnorms)
-
-# %% ../nbs/03_learner.ipynb #13ef5cd0
-def dropouts(model:nn.Module)->list:
-    "The dropout layers of `model` (`nn.Dropout`, `Dropout1d/2d/3d`, `AlphaDropout`, ...)"
-    return [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
-
-class NoDropout(_InferenceWhileTraining):
-    "While training, the model's dropout layers are identities (inference mode), as in the teacher the student matches"
-    layers = staticmethod(dropouts)
+__all__ = ['check_delta', 'quantize_learner']
 
 # %% ../nbs/03_learner.ipynb #1a1677d4
 def _calib_batches(learn, n:int)->list:
     "The first `n` input batches of `learn.dls.train` (fewer if it has fewer), on the model's device"
-    dl,dev,n_inp = learn.dls.train,next(learn.model.parameters()).device,getattr(learn.dls, 'n_inp', 1)
+    dl,dev,n_inp = learn.dls.train,model_device(learn.model),getattr(learn.dls, 'n_inp', 1)
     check_has_batches(dl, "there is nothing to calibrate the quantizers on")
     try:
         with dl.fake_l.no_multiproc(): bs = list(itertools.islice(dl, n))
     except Exception as e: raise ValueError(f"the training DataLoader yields no batch to calibrate the quantizers from ({e})") from None
     if hasattr(dl, 'it'): delattr(dl, 'it')
     if not bs: raise ValueError("the training DataLoader yields no batch to calibrate the quantizers from")
-    plain = lambda t: t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) else t # fastai's tensor types cost a Python call per op
-    return [to_device(tuple(plain(t) for t in (b[:n_inp] if len(b) > 1 else b)), dev) for b in bs]
+    return [to_device(tuple(_plain(t) for t in (b[:n_inp] if len(b) > 1 else b)), dev) for b in bs]
 
 def _first_batch(learn): return _calib_batches(learn, 1)[0]
 
@@ -121,7 +67,7 @@ def check_delta(delta, # None, 'hessian', or a number
     if delta is None: return None
     if isinstance(delta, str):
         if delta != 'hessian': raise ValueError(f"delta must be a number or 'hessian', got {delta!r}")
-    elif isinstance(delta, bool) or not isinstance(delta, (int, float)): raise ValueError(f"delta must be 'hessian' or a number >= 0, got {delta!r}")
+    elif not is_number(delta): raise ValueError(f"delta must be 'hessian' or a number >= 0, got {delta!r}")
     elif not 0 <= delta < math.inf: raise ValueError(f"delta must be a finite number >= 0, got {delta}")
     if method != 'ewgs': raise ValueError(f"delta is EWGS's gradient scale: method {method!r} has none")
     return delta
@@ -169,16 +115,12 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     if delta is not None: kwargs = {**kwargs, 'delta': 0. if hessian else delta} # `HessianDelta` sets δ before the first batch
     make_quantizer(method, 2, 'weight', **kwargs) # checks the quantizer options
     h_cb = HessianDelta(delta_every) if hessian else None # checks `delta_every`
-    if isinstance(quant_lr_mult, bool) or not isinstance(quant_lr_mult, (int, float)) or not quant_lr_mult > 0:
-        raise ValueError(f"quant_lr_mult must be a number > 0, got {quant_lr_mult!r}")
+    check_number(quant_lr_mult, 'quant_lr_mult', strict=True)
     if hasattr(learn, 'sqakd') or quant_layers(learn.model): raise ValueError("the learner is already quantized")
     plan = quant_plan(learn.model, w_bits, a_bits, layer_bits, skip_first_last)
     gran = granularity_plan(plan, w_granularity, layer_granularity); check_calib(calib)
-    if isinstance(n_calib, bool) or not isinstance(n_calib, int) or n_calib < 1: raise ValueError(f"n_calib must be an int >= 1, got {n_calib!r}")
-    if not isinstance(equalize, bool): raise TypeError(f"equalize must be True or False, got {equalize!r}")
-    if not isinstance(bn_reestimate, bool): raise TypeError(f"bn_reestimate must be True or False, got {bn_reestimate!r}")
-    if not isinstance(freeze_bn, bool): raise TypeError(f"freeze_bn must be True or False, got {freeze_bn!r}")
-    if not isinstance(dropout, bool): raise TypeError(f"dropout must be True or False, got {dropout!r}")
+    check_int(n_calib, 'n_calib')
+    for k,v in dict(equalize=equalize, bn_reestimate=bn_reestimate, freeze_bn=freeze_bn, dropout=dropout).items(): check_flag(v, k)
     feature_layers = check_feature_layers(feature_weight, feature_layers, plan) or None
     batches = _calib_batches(learn, n_calib)
     xb = batches[0]
@@ -217,14 +159,3 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
 def quantize(self:Learner, bits:int=2, **kwargs)->Learner:
     "Turn this learner into a label-free SQAKD student; see `quantize_learner`"
     return quantize_learner(self, bits, **kwargs)
-
-# %% ../nbs/03_learner.ipynb #e31fe60e
-# best one-cycle peak rates of `lr_sweep` in 08_reproduce (ResNet-20 on Fashion-MNIST, EWGS at the paper's δ = 0, BatchNorm updated as by default, 2 epochs), by width
-STUDENT_LR = {1: 2e-3, 2: 2e-3, 4: 1e-4}
-
-def student_lr(bits:int, # the student's narrower width (weights or activations), 1..8
-              )->float: # a one-cycle peak learning rate for `fit_one_cycle`
-    "The learning rate that distilled best at `bits` in our sweep; widths between measured ones take the next wider one's"
-    bits = check_bits(bits)
-    if bits is None: raise ValueError("bits must be in 1..8")
-    return STUDENT_LR[min((b for b in STUDENT_LR if b >= bits), default=max(STUDENT_LR))]

@@ -6,6 +6,7 @@ import math, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.all import *
+from .checks import *
 
 # %% auto #0
 __all__ = ['GRANULARITIES', 'QUANT_METHODS', 'QUANT_LAYERS', 'check_bits', 'RoundSTE', 'round_levels', 'Quantizer', 'code_table',
@@ -18,8 +19,8 @@ __all__ = ['GRANULARITIES', 'QUANT_METHODS', 'QUANT_LAYERS', 'check_bits', 'Roun
 # %% ../nbs/01_quantizers.ipynb #94531a68
 def check_bits(bits, name:str='bits')->int|None:
     "Validate a bit width: an int in 1..8, or None/32 for full precision"
-    if bits is None or (isinstance(bits, int) and not isinstance(bits, bool) and bits == 32): return None
-    if not isinstance(bits, int) or isinstance(bits, bool):
+    if bits is None or (is_int(bits) and bits == 32): return None
+    if not is_int(bits):
         raise TypeError(f"{name} must be an int in 1..8 (or None/32 for full precision), got {bits!r} of type {type(bits).__name__}")
     if not 1 <= bits <= 8: raise ValueError(f"{name} must be in 1..8 (or None/32 for full precision), got {bits}")
     return bits
@@ -237,7 +238,7 @@ class CompiledKernel:
         return self.f(*args)
 
 _compiled_fwd,_compiled_bwd = CompiledKernel(iq_forward),CompiledKernel(iq_backward)
-def _plain(t): return t if type(t) is Tensor else t.as_subclass(Tensor) # fastai's tensor types would make dynamo trace their __torch_function__
+def _plain(t): return t.as_subclass(Tensor) if isinstance(t, Tensor) and type(t) is not Tensor else t # fastai's tensor types cost a Python call per op, and would make dynamo trace their __torch_function__
 
 # %% ../nbs/01_quantizers.ipynb #95104f75
 class IntervalQuantizer(Quantizer):

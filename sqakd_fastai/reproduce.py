@@ -22,6 +22,7 @@ from fastai.data.transforms import get_image_files
 from fastai.torch_core import set_seed
 from .data import *
 from .quantizers import *
+from .training import *
 from .learner import *
 from .models import *
 from .evaluation import evaluate
@@ -188,7 +189,7 @@ START_CONFIGS = {
     "MSE": dict(bn_reestimate=False),
     "MSE + BN shift (default)": dict(),
     "MSE + BN shift, per channel, not equalized": dict(w_granularity='channel', equalize=False),
-} # quantize_learner options of each row: the paper's rule, each of our two changes alone, both, and per-channel weights (as first measured, before `equalize`: the depthwise net's equalized rows are measured below)
+} # quantize_learner options of each row: the paper's rule, each of the default's two changes alone, both, and per-channel weights without equalization (equalized rows: 'Equalized channels' below)
 
 def starting_points(teacher:nn.Module, # the trained full-precision model
                     dls, # `DataLoaders` to calibrate on (their training set)

@@ -133,7 +133,7 @@ def measure(nets, widths, methods, epochs:int, teacher_epochs:int=3, seeds=(0,),
     "One row per net, width and method: teacher accuracy, start and after-run agreement and accuracy, share quantized"
     import pandas as pd
     from fastai.vision.all import set_seed
-    from sqakd_fastai.learner import student_lr
+    from sqakd_fastai.training import student_lr
     rows,valid = [],dls().valid
     for n in nets:
         t_acc = None
