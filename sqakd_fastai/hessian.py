@@ -19,8 +19,8 @@ from .checks import *
 
 # %% auto #0
 __all__ = ['DELTA_PROBES', 'FD_STEP', 'DELTA_EVERY', 'rademacher', 'hutchinson_traces', 'hutchinson', 'coded_quantize',
-           'coded_quantizers', 'ewgs_quantizers', 'delta_bound', 'fd_hvp', 'hessian_deltas', 'kept_rng', 'first_inputs',
-           'HessianDelta']
+           'coded_quantizers', 'ewgs_quantizers', 'delta_bound', 'rng_states', 'replayed_rng', 'fd_hvp',
+           'hessian_deltas', 'kept_rng', 'first_inputs', 'HessianDelta']
 
 # %% ../nbs/02a_hessian.ipynb #ce800b25
 def rademacher(t:Tensor, # a tensor giving the shape, dtype and device
@@ -102,6 +102,18 @@ def delta_bound(q:IntervalQuantizer)->float:
     "The largest δ `hessian_deltas` gives `q`: L−1, so EWGS's scale 1 + δ·sign(g)·(x_n − x_q) stays within [0.5, 1.5] (|x_n − x_q| ≤ 1/(2(L−1)) in normalised codes)"
     return float(q.levels - 1)
 
+def rng_states(dev:torch.device)->tuple:
+    "The state of torch's random stream on the CPU and, for a GPU `dev`, on it: what a pass's dropout and stochastic depth draw from"
+    return torch.get_rng_state(),(torch.cuda.get_rng_state(dev) if dev.type == 'cuda' else None)
+
+@contextmanager
+def replayed_rng(states:tuple, dev:torch.device):
+    "Within: torch's random streams start from `states` (from `rng_states`), so a pass draws what the recorded one drew; on exit they are as before"
+    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
+        torch.set_rng_state(states[0])
+        if states[1] is not None: torch.cuda.set_rng_state(states[1], dev)
+        yield
+
 FD_STEP = 1e-3 # the finite difference's step in normalised codes: a thousandth of the whole range, below a step of 8 bits (1/255)
 
 def fd_hvp(model:nn.Module, # a model with interval quantizers
@@ -111,10 +123,13 @@ def fd_hvp(model:nn.Module, # a model with interval quantizers
            names:list, # the quantizers whose codes are differentiated
            roundings:dict, # the rounding offsets of the pass at `xb` (`coded_quantizers` records them)
            eps:float=FD_STEP, # the step
+           rng:tuple|None=None, # the random state of the pass at `xb` (`rng_states`); default: the state now
           )->callable: # vs -> [(Hv)_i]
-    "The Hessian-vector product of the loss w.r.t. the codes by central differences of first-order gradients, (g(c+εv) − g(c−εv))/2ε, with every rounding held where the pass at `xb` put it (so the same function the double backward differentiates)"
+    "The Hessian-vector product of the loss w.r.t. the codes by central differences of first-order gradients, (g(c+εv) − g(c−εv))/2ε, with every rounding held where the pass at `xb` put it and every random draw (dropout, stochastic depth) replayed from `rng` (so the same function the double backward differentiates)"
+    dev = model_device(model)
+    rng = rng_states(dev) if rng is None else rng
     def grads(shifts):
-        with coded_quantizers(qs, roundings, shifts) as codes: loss = loss_fn(*xb)
+        with replayed_rng(rng, dev), coded_quantizers(qs, roundings, shifts) as codes: loss = loss_fn(*xb)
         return torch.autograd.grad(loss, [codes[n] for n in names], allow_unused=True)
     def hvp(vs):
         up,down = grads({n: eps*v for n,v in zip(names, vs)}),grads({n: -eps*v for n,v in zip(names, vs)})
@@ -139,7 +154,7 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
     try:
         if not model.training: model.train() # as it trains; a model already training keeps each module's mode (e.g. BatchNorm frozen by `FrozenBNStats`)
         for xb in batches:
-            held = {}
+            held,rng = {},rng_states(dev)
             with coded_quantizers(qs, held) as codes: loss = loss_fn(*xb)
             names = [n for n in qs if n in codes and codes[n].requires_grad] # what trains now: a frozen body's codes do not (fine_tune)
             if not names: continue
@@ -152,7 +167,13 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
                 if 'not implemented' not in str(e): raise
                 warnings.warn(f"hessian_deltas: the model has an operator without a second derivative ({str(e).splitlines()[0][:90]}): "
                               "δ comes from finite differences of first-order gradients")
-                tr,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[i] for i in keep], held), [cs[i] for i in keep], max_probes, tol, gen)
+                tr,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[i] for i in keep], held, rng=rng), [cs[i] for i in keep], max_probes, tol, gen)
+            over = [j for j,(t,i) in enumerate(zip(tr.tolist(), keep)) if not math.isfinite(t) and bool(torch.isfinite(gs[i]).all())]
+            if over: # finite gradients, a second derivative that overflowed (train-mode BatchNorm over channels the codes made constant)
+                warnings.warn(f"hessian_deltas: the second derivative overflowed for {len(over)} of {len(keep)} quantizers (first: {names[keep[over[0]]]}); "
+                              "their δ comes from finite differences of first-order gradients")
+                fd,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[keep[j]] for j in over], held, rng=rng), [cs[keep[j]] for j in over], max_probes, tol, gen)
+                tr[over] = fd.to(tr.dtype)
             for t,i in zip(tr.tolist(), keep):
                 d = t/cs[i].numel()/(3*gs[i].detach().float().std().item())
                 sums[names[i]] = sums.get(names[i], 0.) + d; counts[names[i]] = counts.get(names[i], 0) + 1
@@ -222,12 +243,15 @@ class HessianDelta(Callback):
         batches = [tuple(t.to(dev) for t in b) for b in first_inputs(self.learn.dls.train, self.n_batches, getattr(self.learn.dls, 'n_inp', 1))]
         est = hessian_deltas(model, self.learn.sqakd.distil_loss, batches, self.max_probes, self.tol, self.seed + len(self.history))
         if is_distributed(): est = _rank_mean(est, dev)
-        qs = ewgs_quantizers(model)
+        qs,bad = ewgs_quantizers(model),[]
         for n,v in est.items():
             if math.isfinite(v): qs[n].set_delta(v)
-            elif n not in self._warned:
-                self._warned.add(n)
-                warnings.warn(f"HessianDelta: the estimate for {n} is not finite ({v}); it keeps δ = {qs[n]._delta:g}")
+            else: bad.append(n)
+        new = [n for n in bad if n not in self._warned]
+        if new: # once per quantizer and run, in one message
+            self._warned.update(new)
+            warnings.warn(f"HessianDelta: the estimate is not finite for {len(new)} quantizer(s) ({', '.join(new[:3])}{', ...' if len(new) > 3 else ''}); "
+                          "they keep their δ")
         self.history.append(dict(epoch=getattr(self, 'epoch', 0), **{n: q._delta for n,q in qs.items()}))
 
     def __repr__(self):
