@@ -14,10 +14,12 @@ from .distributed import broadcast_state, all_ranks, model_device
 from .quantizers import *
 from torch.fx.experimental.optimization import fuse as fx_fuse
 from .losses import *
-from .metrics import * # the metrics lived here before their own module: their names stay importable from here
+from .metrics import *
+_all_ = ['kd_loss', 'SQAKDLoss', 'check_kd_args', 'TeacherAgreement', 'feature_codes', 'teacher_codes', 'FeatureMSE'] # lived here before `losses` and `metrics`: `from sqakd_fastai.callback import *` still gives them
 
 # %% auto #0
-__all__ = ['inference_teacher', 'check_has_batches', 'SQAKDCallback', 'check_feature_layers']
+__all__ = ['inference_teacher', 'check_has_batches', 'SQAKDCallback', 'check_feature_layers', 'kd_loss', 'SQAKDLoss',
+           'check_kd_args', 'TeacherAgreement', 'feature_codes', 'teacher_codes', 'FeatureMSE']
 
 # %% ../nbs/02_callback.ipynb #1c5ad729
 def inference_teacher(teacher:nn.Module, # a full-precision model (put in eval mode)

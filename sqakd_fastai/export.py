@@ -13,11 +13,13 @@ from .quantizers import *
 from .packing import *
 from .report import *
 from .quantizers import _plain
+_all_ = ['pack_codes', 'unpack_codes', 'decode', 'PackedWeight', 'packed_model', 'quant_report'] # lived here before `packing`, `report` and `quantizers`' grid
 from .report import _example # the learner's example batch, which the export traces on
 
 # %% auto #0
 __all__ = ['DEPLOY_OPS', 'DEPLOY_FIXED_ARGS', 'DEPLOY_MAX_ELEMENTS', 'DEPLOY_MAX_HEADER', 'check_graph', 'exported_program',
-           'export_quantized', 'load_quantized']
+           'export_quantized', 'load_quantized', 'pack_codes', 'unpack_codes', 'decode', 'PackedWeight', 'packed_model',
+           'quant_report']
 
 # %% ../nbs/06_export.ipynb #ade9978a
 _MAGIC,_VERSION = b'SQAKDQ\x00',2 # version 1: a pickled module structure (read only with `trusted=True`); 2: the graph as JSON

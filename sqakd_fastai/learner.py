@@ -15,12 +15,14 @@ from .metrics import *
 from .hessian import *
 from copy import deepcopy
 from .training import *
+_all_ = ['STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms', 'FrozenBNStats', 'dropouts', 'NoDropout', 'student_lr'] # lived here before `training`
 from .distributed import model_device
 from .quantizers import _plain
 from .checks import *
 
 # %% auto #0
-__all__ = ['check_delta', 'quantize_learner']
+__all__ = ['check_delta', 'quantize_learner', 'STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms',
+           'FrozenBNStats', 'dropouts', 'NoDropout', 'student_lr']
 
 # %% ../nbs/03_learner.ipynb #1a1677d4
 def _calib_batches(learn, n:int)->list:
