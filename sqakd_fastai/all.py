@@ -4,9 +4,10 @@
 __all__ = []
 
 # %% ../nbs/04_all.ipynb #129c27b7
-from . import extras, checks, data, distributed, quantizers, calibration, losses, callback, metrics, training, hessian, learner, evaluation, models, packing, report, export, onnx_export
+from . import extras, checks, modules, data, distributed, quantizers, calibration, losses, callback, metrics, training, hessian, config, learner, evaluation, models, packing, report, export, onnx_export
 from .extras import *
 from .checks import *
+from .modules import *
 from .data import *
 from .distributed import *
 from .quantizers import *
@@ -16,6 +17,7 @@ from .callback import *
 from .metrics import *
 from .training import *
 from .hessian import *
+from .config import *
 from .learner import *
 from .evaluation import *
 from .models import *
@@ -23,5 +25,5 @@ from .packing import *
 from .report import *
 from .export import *
 from .onnx_export import *
-_MODULES = (extras, checks, data, distributed, quantizers, calibration, losses, callback, metrics, training, hessian, learner, evaluation, models, packing, report, export, onnx_export)
+_MODULES = (extras, checks, modules, data, distributed, quantizers, calibration, losses, callback, metrics, training, hessian, config, learner, evaluation, models, packing, report, export, onnx_export)
 __all__ = [n for m in _MODULES for n in m.__all__] # re-exported for `import *`

@@ -9,94 +9,14 @@ from torch import Tensor
 from fastcore.all import *
 from .quantizers import *
 from .quantizers import _EPS
+_all_ = ['CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'check_calib', 'minmax_range', 'percentile_range', 'mse_range', 'rule_range'] # lived here before `quantizers` held the rules
+from .modules import evaluating
 from copy import deepcopy
 
 # %% auto #0
-__all__ = ['CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'ACT_SAMPLE', 'EQ_MAX_SCALE', 'check_calib', 'minmax_range',
-           'percentile_range', 'mse_range', 'rule_range', 'act_samples', 'calibrate_quantizers', 'bn_input_stats',
-           'reestimate_bn', 'depthwise_chains', 'equalize_depthwise']
-
-# %% ../nbs/01b_calibration.ipynb #d69e9bfb
-CALIB_RULES = ('3sigma', 'mse', 'percentile', 'minmax')
-PERCENTILE = 99.99 # the percentile that TensorRT's and NNCF's percentile calibrators default to
-MSE_STEPS = 100    # candidate clips for 'mse': 1%, 2%, ..., 100% of the largest value (1% resolution)
-
-def check_calib(calib)->dict:
-    "Validate a rule, or a dict `{'weight': rule, 'act': rule}`; returns the dict"
-    c = calib if isinstance(calib, dict) else dict(weight=calib, act=calib)
-    if set(c) != {'weight', 'act'}: raise ValueError(f"calib as a dict needs exactly the keys 'weight' and 'act', got {sorted(c)}")
-    for k,r in c.items():
-        if r not in CALIB_RULES: raise ValueError(f"unknown calib rule {r!r} for {k}: choose one of {', '.join(map(repr, CALIB_RULES))}")
-    return c
-
-# %% ../nbs/01b_calibration.ipynb #6f25dc14
-def minmax_range(x:Tensor, # rows of values, one range per row
-                 signed:bool, # symmetric range, or [min, max]
-                )->tuple:
-    "(l, u) per row: the whole span, nothing clipped"
-    if signed: u = x.abs().amax(1).clamp_min(_EPS); return -u,u
-    l = x.amin(1); return l,torch.maximum(x.amax(1), l + _EPS)
-
-def percentile_range(x:Tensor, signed:bool, q:float=PERCENTILE)->tuple:
-    "(l, u) per row: the span clipped at the `q`-th percentile (of |x| when signed)"
-    if signed: u = torch.quantile(x.abs(), q/100, dim=1).clamp_min(_EPS); return -u,u
-    l = x.amin(1); return l,torch.maximum(torch.quantile(x, q/100, dim=1), l + _EPS)
-
-def mse_range(x:Tensor, # rows of values, one range per row
-              signed:bool, # symmetric range, or a lower bound at the row's minimum
-              grid_values:Callable, # `(x, l, u) -> values on the grid`, the quantizer's own (`Quantizer.grid_values`)
-              steps:int=MSE_STEPS, # candidate clips, evenly spaced up to the largest value
-             )->tuple:
-    "(l, u) per row: the clip with the smallest squared quantization error"
-    l0,u0 = minmax_range(x, signed)
-    best,err = torch.ones_like(u0),torch.full_like(u0, math.inf)
-    def search(fs): # fs: (steps, rows) fractions of the span
-        nonlocal best,err
-        for f in fs:
-            u = l0 + f*(u0 - l0)
-            e = (grid_values(x, (-u if signed else l0)[:,None], u[:,None]) - x).pow_(2).sum(1)
-            better = e < err
-            err,best = torch.where(better, e, err),torch.where(better, f, best)
-    k = torch.arange(1, steps + 1, device=x.device)[:,None]/steps
-    search(k.expand(-1, len(u0)))                               # 1%, 2%, ..., 100%
-    search((best - 1/steps).clamp_min(0) + 2*k/steps)           # then around the best, 50 times finer
-    u = l0 + best*(u0 - l0)
-    return (-u if signed else l0),u.clamp_min(_EPS) if signed else torch.maximum(u, l0 + _EPS)
-
-# %% ../nbs/01b_calibration.ipynb #777a32c5
-def _has_range(q): return not (isinstance(q, DoReFaQuantizer) and q.kind == 'weight') # DoReFa's weights are tanh-normalised
-
-def rule_range(q:Quantizer, # the quantizer whose grid `'mse'` judges on (with its `signed` as it should be)
-               r:Tensor, # rows of values (`q._rows(x)`)
-               rule:str, # 'minmax', 'percentile' or 'mse'
-              )->tuple:
-    "(l, u) per row of `r` by `rule`, for `q`'s signedness"
-    signed = bool(q.signed)
-    if rule == 'minmax': return minmax_range(r, signed)
-    if rule == 'percentile': return percentile_range(r, signed)
-    return mse_range(r, signed, q.grid_values)
-
-@patch
-@torch.no_grad()
-def calibrate(self:Quantizer, x:Tensor, # the weight, or a sample of the activations (any shape)
-              rule:str='mse', # one of `CALIB_RULES`
-             ):
-    "Initialise the quantizer's range from `x` by `rule`; an activation's signedness is the one whose grid errs least on `x`"
-    check_calib(rule)
-    if rule == '3sigma' or not _has_range(self): return self.initialise(x)
-    x = x.detach().float()
-    if not torch.isfinite(x).all(): raise ValueError(f"cannot calibrate a {self.kind} quantizer from a tensor with NaN or inf")
-    r = self._rows(x)
-    if self.kind == 'weight': return self.set_range(*rule_range(self, r, rule), x)
-    best = None
-    for signed in ((True, False) if x.min() < 0 else (False,)): # a tie keeps the symmetric grid
-        self.set_signed(signed)
-        l,u = rule_range(self, r, rule)
-        e = float((self.grid_values(r, l[:,None], u[:,None]) - r).pow_(2).sum())
-        if best is None or e < best[0]: best = (e, signed, l, u)
-    _,signed,l,u = best
-    self.set_signed(signed)
-    return self.set_range(l, u, x)
+__all__ = ['ACT_SAMPLE', 'EQ_MAX_SCALE', 'act_samples', 'calibrate_quantizers', 'bn_input_stats', 'reestimate_bn',
+           'depthwise_chains', 'equalize_depthwise', 'CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'check_calib',
+           'minmax_range', 'percentile_range', 'mse_range', 'rule_range']
 
 # %% ../nbs/01b_calibration.ipynb #2f0e434e
 ACT_SAMPLE = 2**13 # values kept per layer and batch: the 1% resolution of 'mse' and the 99.99th percentile need thousands
@@ -109,13 +29,8 @@ def _eval_inputs(model:nn.Module, names:list, batches:list, f:Callable):
     if missing: raise ValueError(f"the model has no modules {missing}")
     def hook(k, x): seen.add(k); f(k, x)
     hooks = [mods[k].register_forward_pre_hook(lambda m,inp,k=k: hook(k, inp[0])) for k in names]
-    training = model.training
-    try:
-        model.eval()
+    with evaluating(model, hooks=hooks):
         for xb in batches: model(*xb)
-    finally:
-        for h in hooks: h.remove()
-        model.train(training)
     unseen = [k for k in names if k not in seen]
     if unseen: raise RuntimeError(f"the calibration batches never reached the layers {unseen}")
 
@@ -168,16 +83,14 @@ def bn_input_stats(model:nn.Module, # a model with BatchNorm layers
         x = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1)
         m,v = acc.get(n, (0., 0.))
         acc[n] = (m + x.mean(1)/len(batches), v + x.var(1)/len(batches))
-    saved,training = [(m.momentum, m.training, m.num_batches_tracked.clone()) for m in bns.values()],model.training
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns.values()]
     hooks = [m.register_forward_pre_hook(lambda m,inp,n=n: rec(n, inp[0])) for n,m in bns.items()]
-    try:
-        model.eval()
-        for m in bns.values(): m.momentum = 0.; m.train() # batch statistics, running ones unchanged
-        for xb in batches: model(*xb)
-    finally:
-        for h in hooks: h.remove()
-        for m,(mom,tr,nbt) in zip(bns.values(), saved): m.momentum = mom; m.train(tr); m.num_batches_tracked.copy_(nbt) # every buffer as it was
-        model.train(training)
+    with evaluating(model, hooks=hooks):
+        try:
+            for m in bns.values(): m.momentum = 0.; m.train() # batch statistics, running ones unchanged
+            for xb in batches: model(*xb)
+        finally:
+            for m,(mom,nbt) in zip(bns.values(), saved): m.momentum = mom; m.num_batches_tracked.copy_(nbt) # every buffer as it was
     return acc
 
 @torch.no_grad()

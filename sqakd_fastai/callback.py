@@ -18,7 +18,7 @@ from .metrics import *
 _all_ = ['kd_loss', 'SQAKDLoss', 'check_kd_args', 'TeacherAgreement', 'feature_codes', 'teacher_codes', 'FeatureMSE'] # lived here before `losses` and `metrics`: `from sqakd_fastai.callback import *` still gives them
 
 # %% auto #0
-__all__ = ['inference_teacher', 'check_has_batches', 'SQAKDCallback', 'check_feature_layers', 'kd_loss', 'SQAKDLoss',
+__all__ = ['inference_teacher', 'check_feature_layers', 'check_has_batches', 'SQAKDCallback', 'kd_loss', 'SQAKDLoss',
            'check_kd_args', 'TeacherAgreement', 'feature_codes', 'teacher_codes', 'FeatureMSE']
 
 # %% ../nbs/02_callback.ipynb #1c5ad729
@@ -30,6 +30,27 @@ def inference_teacher(teacher:nn.Module, # a full-precision model (put in eval m
     except Exception: return teacher # not symbolically traceable (e.g. control flow on the data): run as it is
     m = m.eval().requires_grad_(False)
     return m.to(memory_format=torch.channels_last) if channels_last else m
+
+# %% ../nbs/02_callback.ipynb #3824fd96
+def check_feature_layers(feature_weight:float, # SQuaT's weight; 0: no feature term
+                         feature_layers:list|str|None, # names, a name, or None for the default
+                         layers:dict, # {name: (w_bits, a_bits)} of the quantized layers
+                        )->list: # the names of the feature layers (empty when `feature_weight` is 0)
+    "Validate SQuaT's feature layers against the quantized layers and resolve the default"
+    if not feature_weight:
+        if feature_layers is not None: raise ValueError("feature_layers is set but feature_weight is 0: SQuaT's feature term is off")
+        return []
+    with_act = [n for n,(_,ab) in layers.items() if ab is not None]
+    if feature_layers is None:
+        if not with_act: raise ValueError("feature_weight > 0 needs a quantized layer with an activation quantizer, and every quantized layer keeps full-precision inputs")
+        return with_act[-1:]
+    names = [feature_layers] if isinstance(feature_layers, str) else list(feature_layers)
+    if not names: raise ValueError("feature_layers is empty: name at least one quantized layer (or None for the last one)")
+    for n in names:
+        if not isinstance(n, str): raise TypeError(f"feature_layers must be layer names, got {n!r}")
+        if n not in layers: raise ValueError(f"feature_layers: {n!r} is not a quantized layer; those are {list(layers)}")
+        if layers[n][1] is None: raise ValueError(f"feature_layers: {n!r} has no activation quantizer (its inputs stay full precision): no codes to distil")
+    return names
 
 # %% ../nbs/02_callback.ipynb #f299fdeb
 def _finite(*ts): return all(bool(torch.isfinite(t).all()) for t in ts if isinstance(t, Tensor) and t.is_floating_point())
@@ -153,24 +174,3 @@ class SQAKDCallback(Callback):
         where = ' on at least one rank' if hasattr(self.learn, 'distributed_trainer') else ''
         warnings.warn(f"SQAKD: skipped training batch {self.iter} of epoch {self.epoch}: its {what} are not finite (NaN or inf){where}")
         raise CancelBatchException
-
-# %% ../nbs/02_callback.ipynb #3824fd96
-def check_feature_layers(feature_weight:float, # SQuaT's weight; 0: no feature term
-                         feature_layers:list|str|None, # names, a name, or None for the default
-                         layers:dict, # {name: (w_bits, a_bits)} of the quantized layers
-                        )->list: # the names of the feature layers (empty when `feature_weight` is 0)
-    "Validate SQuaT's feature layers against the quantized layers and resolve the default"
-    if not feature_weight:
-        if feature_layers is not None: raise ValueError("feature_layers is set but feature_weight is 0: SQuaT's feature term is off")
-        return []
-    with_act = [n for n,(_,ab) in layers.items() if ab is not None]
-    if feature_layers is None:
-        if not with_act: raise ValueError("feature_weight > 0 needs a quantized layer with an activation quantizer, and every quantized layer keeps full-precision inputs")
-        return with_act[-1:]
-    names = [feature_layers] if isinstance(feature_layers, str) else list(feature_layers)
-    if not names: raise ValueError("feature_layers is empty: name at least one quantized layer (or None for the last one)")
-    for n in names:
-        if not isinstance(n, str): raise TypeError(f"feature_layers must be layer names, got {n!r}")
-        if n not in layers: raise ValueError(f"feature_layers: {n!r} is not a quantized layer; those are {list(layers)}")
-        if layers[n][1] is None: raise ValueError(f"feature_layers: {n!r} has no activation quantizer (its inputs stay full precision): no codes to distil")
-    return names

@@ -21,6 +21,7 @@ from .losses import *
 from .callback import *
 from .metrics import *
 from .training import *
+from .config import *
 from .learner import *
 from .models import *
 from .report import *
@@ -90,21 +91,21 @@ def delta_option(delta, # None (the library's default), 'hessian', or a number, 
     return check_delta(delta, method)
 
 # %% ../nbs/07_cli.ipynb #f1d2089c
-def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, method:str='ewgs', arch:str='resnet20',
-              epochs:int=3, teacher_epochs:int=3, lr:float|None=None, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
+@delegates(QuantConfig, but=['bits'])
+def run_sqakd(bits:int|str|list=2, # student bit widths: an int, a list, or a string such as '1,2,4'
+              arch:str='resnet20', epochs:int=3, teacher_epochs:int=3, lr:float|None=None, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
-              seed:int=42, device:str|None=None, plot:bool=True, feature_weight:float=0., calib:str='mse', w_granularity:str='tensor',
-              onnx:bool=False, workers:int|None=None, delta:str|float|None=None)->pd.DataFrame:
+              seed:int=42, device:str|None=None, plot:bool=True, onnx:bool=False, workers:int|None=None,
+              **kwargs, # the students' options: those of `QuantConfig` (`delta` may also be a string, as `--delta` gives it)
+             )->pd.DataFrame:
     "Train (or load) a full-precision teacher, distil a quantized student label-free at each of `bits`, and report them"
     # check every option before any work
     bits = bits_list(bits)
-    if len(bits) > 1 and (w_bits is not None or a_bits is not None): raise ValueError("w_bits and a_bits go with a single bits value")
-    w_bits = None if w_bits is None else check_bits(w_bits, 'w_bits')
-    a_bits = None if a_bits is None else check_bits(a_bits, 'a_bits')
-    check_method(method); check_calib(calib); check_granularity(w_granularity); check_workers(workers, 'workers')
-    delta = delta_option(delta, method)
+    if len(bits) > 1 and (kwargs.get('w_bits') is not None or kwargs.get('a_bits') is not None): raise ValueError("w_bits and a_bits go with a single bits value")
+    if 'delta' in kwargs: kwargs['delta'] = delta_option(kwargs['delta'], kwargs.get('method', 'ewgs'))
+    configs = [quant_config(b, **kwargs) for b in bits]
+    check_workers(workers, 'workers')
     if onnx: onnx_modules() # its packages are there, or an ImportError that says how to install them, before any work
-    check_number(feature_weight, 'feature_weight')
     if arch not in ARCHS: raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
     for n,v in dict(epochs=epochs, bs=bs).items():
         if not is_int(v) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
@@ -149,11 +150,10 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
                               fp32_bytes=fp_bytes, packed_bytes=fp_bytes, file_bytes=None, train_seconds=round(t_time, 1)))
     # the students: copies of the teacher, quantized, distilled without labels
     reports = []
-    for b in bits:
-        wb,ab = (b if w_bits is None else w_bits),(b if a_bits is None else a_bits)
+    for cfg in configs:
+        (wb,ab),method = cfg.wa_bits,cfg.method
         tag = f"W{wb or 32}A{ab or 32}"
-        sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(b, w_bits=wb, a_bits=ab, method=method, feature_weight=feature_weight,
-                                                                            calib=calib, w_granularity=w_granularity, delta=delta)
+        sl = Learner(dls, deepcopy(t_model), loss_func=CrossEntropyLossFlat()).quantize(cfg)
         t0 = time.time()
         with distrib_if_launched(sl): sl.fit_one_cycle(epochs, lr or student_lr(min(wb or 8, ab or 8))) # a full-precision side does not narrow it
         s_time = time.time() - t0
@@ -164,7 +164,7 @@ def run_sqakd(bits:int|str|list=2, w_bits:int|None=None, a_bits:int|None=None, m
         fn = export_quantized(sl.model, out/f"student_w{wb or 32}a{ab or 32}_{method}.sqakd", x[:2]) # traced on two images, any batch size after
         sizes = dict(file_bytes=fn.stat().st_size)
         if onnx: sizes['onnx_bytes'] = export_onnx(sl.model, fn.with_suffix('.onnx'), x[:2]).stat().st_size
-        rows.append(dict(model=f"{tag} {method} {'SQuaT' if feature_weight else 'SQAKD'} student", w_bits=wb or 32, a_bits=ab or 32, method=method,
+        rows.append(dict(model=f"{tag} {method} {'SQuaT' if cfg.feature_weight else 'SQAKD'} student", w_bits=wb or 32, a_bits=ab or 32, method=method,
                          **evaluate(sl.model, t_model, eval_dl), fp32_bytes=int(report.fp32_bytes.iloc[-1]),
                          packed_bytes=int(report.packed_bytes.iloc[-1]), **sizes, train_seconds=round(s_time, 1)))
     if created: torch.distributed.destroy_process_group()
@@ -232,9 +232,10 @@ def sqakd_train(
     "SQAKD on real data: a full-precision teacher, then a label-free quantized student; a table, a plot and the models"
     # returns None: a console script passes the return value to `sys.exit`
     try:
-        res = run_sqakd(bits, w_bits, a_bits, method, arch, epochs, teacher_epochs, lr, teacher_lr, bs, n_train, n_valid,
-                        data, unlabeled, teacher, out, size, seed, device, feature_weight=feature_weight,
-                        calib=calib, w_granularity=w_granularity, onnx=onnx, workers=workers, delta=delta)
+        res = run_sqakd(bits, arch=arch, epochs=epochs, teacher_epochs=teacher_epochs, lr=lr, teacher_lr=teacher_lr, bs=bs, n_train=n_train,
+                        n_valid=n_valid, data=data, unlabeled=unlabeled, teacher=teacher, out=out, size=size, seed=seed, device=device,
+                        onnx=onnx, workers=workers, # the run; then the students' options, which make each one's `QuantConfig`
+                        w_bits=w_bits, a_bits=a_bits, method=method, feature_weight=feature_weight, calib=calib, w_granularity=w_granularity, delta=delta)
     except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as e:
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)
     if res is None: return # a rank other than 0 of a multi-process run: rank 0 reports

@@ -10,11 +10,12 @@ from fastai.torch_core import num_distrib, rank_distrib
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from .extras import has_extra, import_extra
+from .modules import model_device
+_all_ = ['model_device'] # lived here before `modules`
 
 # %% auto #0
-__all__ = ['FASTAI_FIXES', 'is_distributed', 'model_device', 'broadcast_state', 'broadcast_object', 'all_ranks',
-           'init_distributed', 'fastai_fix', 'apply_fastai_fixes', 'remove_fastai_fixes', 'maybe_gather',
-           'distrib_if_launched']
+__all__ = ['FASTAI_FIXES', 'is_distributed', 'broadcast_state', 'broadcast_object', 'all_ranks', 'init_distributed', 'fastai_fix',
+           'apply_fastai_fixes', 'remove_fastai_fixes', 'maybe_gather', 'distrib_if_launched', 'model_device']
 
 # %% ../nbs/01a_distributed.ipynb #710e45bd
 if has_extra('distributed'): from fastai.distributed import DistributedTrainer, DistributedDL
@@ -31,10 +32,6 @@ else:
 def is_distributed()->bool:
     "True inside a process group of more than one process"
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-def model_device(m:nn.Module)->torch.device:
-    "The device of `m`'s first parameter or buffer (the CPU for a module with neither)"
-    return next((t.device for t in (*m.parameters(), *m.buffers())), torch.device('cpu'))
 
 def _comm_device()->torch.device:
     "The device collectives need their tensors on: the current GPU for nccl, else the CPU"

@@ -2,11 +2,11 @@
 
 # %% ../nbs/03a_evaluation.ipynb #af44580b
 from __future__ import annotations
-import itertools
 import torch, torch.nn as nn
 from fastcore.all import *
 from fastai.torch_core import to_device
 from .losses import kd_loss
+from .modules import model_device, evaluating
 
 # %% auto #0
 __all__ = ['evaluate']
@@ -18,11 +18,9 @@ def evaluate(student:nn.Module, # the model to evaluate
              dl, # batches `(x,)` or `(x, y)`
             )->dict: # accuracy (None without labels), teacher agreement, KL to the teacher
     "Accuracy, teacher agreement and mean KL of `student` on `dl`, both models in eval mode"
-    modes = student.training,teacher.training
-    student.eval(); teacher.eval()
     n,correct,agree,kl,labeled = 0,0,0,0.,True
-    dev = next(itertools.chain(student.parameters(), student.buffers())).device # a loaded deploy file may hold buffers only
-    try:
+    dev = model_device(student) # a loaded deploy file holds buffers only
+    with evaluating(student, teacher):
         for b in dl:
             b = to_device(b, dev)
             x,y = b[0],(b[1] if len(b) > 1 else None)
@@ -31,6 +29,5 @@ def evaluate(student:nn.Module, # the model to evaluate
             kl += kd_loss(s, t, reduction='sum').item()
             if y is None: labeled = False
             else: correct += (s.argmax(1) == y).sum().item()
-    finally: student.train(modes[0]); teacher.train(modes[1])
     if n == 0: raise ValueError("the evaluation DataLoader is empty")
     return dict(accuracy=correct/n if labeled else None, teacher_agreement=agree/n, kl=kl/n)

@@ -13,7 +13,8 @@ from .quantizers import *
 from .quantizers import _EPS
 from .losses import *
 from .callback import *
-from .distributed import is_distributed, model_device
+from .distributed import is_distributed
+from .modules import model_device, kept_modes
 from .quantizers import _plain
 from .checks import *
 
@@ -80,16 +81,16 @@ def coded_quantizers(qs:dict, # {name: interval quantizer}
     "Within: each quantizer of `qs` runs as `coded_quantize`; yields the dict its codes are written to, by name"
     codes,held,shifts = {},({} if roundings is None else roundings),shifts or {}
     def run(n, q):
-        def quantize(x):
+        def coder(x):
             if not torch.is_grad_enabled(): return coded_quantize(q, x)[0] # SQuaT's target, which the same quantizer makes under no_grad
             y,codes[n],r = coded_quantize(q, x, held.get(n), shifts.get(n))
             held.setdefault(n, r)
             return y
-        return quantize
-    for n,q in qs.items(): q.quantize = run(n, q) # an instance attribute, over the class's method
+        return coder
+    for n,q in qs.items(): q.coder = run(n, q) # `IntervalQuantizer.quantize` hands its input to it
     try: yield codes
     finally:
-        for q in qs.values(): q.__dict__.pop('quantize', None)
+        for q in qs.values(): q.coder = None
 
 # %% ../nbs/02a_hessian.ipynb #f148b7c6
 def ewgs_quantizers(model:nn.Module)->dict:
@@ -149,40 +150,39 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
     if not len(batches): raise ValueError("hessian_deltas needs at least one batch")
     dev = next(iter(qs.values())).lower.device
     gen = torch.Generator(dev).manual_seed(seed)
-    bufs,modes = {n: b.detach().clone() for n,b in model.named_buffers()},{m: m.training for m in model.modules()}
-    sums,counts = {},{}
-    try:
-        if not model.training: model.train() # as it trains; a model already training keeps each module's mode (e.g. BatchNorm frozen by `FrozenBNStats`)
-        for xb in batches:
-            held,rng = {},rng_states(dev)
-            with coded_quantizers(qs, held) as codes: loss = loss_fn(*xb)
-            names = [n for n in qs if n in codes and codes[n].requires_grad] # what trains now: a frozen body's codes do not (fine_tune)
-            if not names: continue
-            cs = [codes[n] for n in names]
-            gs = torch.autograd.grad(loss, cs, create_graph=True, allow_unused=True)
-            keep = [i for i,g in enumerate(gs) if g is not None and bool(g.detach().any())] # a quantizer with no gradient (saturated) has no δ to estimate
-            if not keep: continue # no gradient reaches any code on this batch (e.g. an untrained net whose outputs saturate)
-            try: tr,_ = hutchinson_traces([gs[i] for i in keep], [cs[i] for i in keep], max_probes, tol, gen)
-            except RuntimeError as e: # an operator without a double backward (Hardsigmoid, Hardswish): differences of gradients instead
-                if 'not implemented' not in str(e): raise
-                warnings.warn(f"hessian_deltas: the model has an operator without a second derivative ({str(e).splitlines()[0][:90]}): "
-                              "δ comes from finite differences of first-order gradients")
-                tr,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[i] for i in keep], held, rng=rng), [cs[i] for i in keep], max_probes, tol, gen)
-            over = [j for j,(t,i) in enumerate(zip(tr.tolist(), keep)) if not math.isfinite(t) and bool(torch.isfinite(gs[i]).all())]
-            if over: # finite gradients, a second derivative that overflowed (train-mode BatchNorm over channels the codes made constant)
-                warnings.warn(f"hessian_deltas: the second derivative overflowed for {len(over)} of {len(keep)} quantizers (first: {names[keep[over[0]]]}); "
-                              "their δ comes from finite differences of first-order gradients")
-                fd,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[keep[j]] for j in over], held, rng=rng), [cs[keep[j]] for j in over], max_probes, tol, gen)
-                tr[over] = fd.to(tr.dtype)
-            for t,i in zip(tr.tolist(), keep):
-                d = t/cs[i].numel()/(3*gs[i].detach().float().std().item())
-                sums[names[i]] = sums.get(names[i], 0.) + d; counts[names[i]] = counts.get(names[i], 0) + 1
-            del loss, gs, cs, codes
-    finally:
-        with torch.no_grad():
-            for n,b in model.named_buffers():
-                if n in bufs: b.copy_(bufs[n])
-        for m,t in modes.items(): m.training = t
+    bufs,sums,counts = {n: b.detach().clone() for n,b in model.named_buffers()},{},{}
+    with kept_modes(model):
+        try:
+            if not model.training: model.train() # as it trains; a model already training keeps each module's mode (e.g. BatchNorm frozen by `FrozenBNStats`)
+            for xb in batches:
+                held,rng = {},rng_states(dev)
+                with coded_quantizers(qs, held) as codes: loss = loss_fn(*xb)
+                names = [n for n in qs if n in codes and codes[n].requires_grad] # what trains now: a frozen body's codes do not (fine_tune)
+                if not names: continue
+                cs = [codes[n] for n in names]
+                gs = torch.autograd.grad(loss, cs, create_graph=True, allow_unused=True)
+                keep = [i for i,g in enumerate(gs) if g is not None and bool(g.detach().any())] # a quantizer with no gradient (saturated) has no δ to estimate
+                if not keep: continue # no gradient reaches any code on this batch (e.g. an untrained net whose outputs saturate)
+                try: tr,_ = hutchinson_traces([gs[i] for i in keep], [cs[i] for i in keep], max_probes, tol, gen)
+                except RuntimeError as e: # an operator without a double backward (Hardsigmoid, Hardswish): differences of gradients instead
+                    if 'not implemented' not in str(e): raise
+                    warnings.warn(f"hessian_deltas: the model has an operator without a second derivative ({str(e).splitlines()[0][:90]}): "
+                                  "δ comes from finite differences of first-order gradients")
+                    tr,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[i] for i in keep], held, rng=rng), [cs[i] for i in keep], max_probes, tol, gen)
+                over = [j for j,(t,i) in enumerate(zip(tr.tolist(), keep)) if not math.isfinite(t) and bool(torch.isfinite(gs[i]).all())]
+                if over: # finite gradients, a second derivative that overflowed (train-mode BatchNorm over channels the codes made constant)
+                    warnings.warn(f"hessian_deltas: the second derivative overflowed for {len(over)} of {len(keep)} quantizers (first: {names[keep[over[0]]]}); "
+                                  "their δ comes from finite differences of first-order gradients")
+                    fd,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[keep[j]] for j in over], held, rng=rng), [cs[keep[j]] for j in over], max_probes, tol, gen)
+                    tr[over] = fd.to(tr.dtype)
+                for t,i in zip(tr.tolist(), keep):
+                    d = t/cs[i].numel()/(3*gs[i].detach().float().std().item())
+                    sums[names[i]] = sums.get(names[i], 0.) + d; counts[names[i]] = counts.get(names[i], 0) + 1
+                del loss, gs, cs, codes
+        finally:
+            with torch.no_grad():
+                for n,b in model.named_buffers():
+                    if n in bufs: b.copy_(bufs[n])
     mean = {n: sums[n]/counts[n] for n in sums}
     return {n: min(max(v, 0.), delta_bound(qs[n])) if math.isfinite(v) else v for n,v in mean.items()}
 

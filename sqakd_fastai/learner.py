@@ -6,7 +6,6 @@ import torch, torch.nn as nn
 from fastcore.all import *
 from fastai.learner import Learner
 from fastai.torch_core import to_device
-import itertools, math
 from .quantizers import *
 from .calibration import *
 from .losses import *
@@ -16,27 +15,24 @@ from .hessian import *
 from copy import deepcopy
 from .training import *
 _all_ = ['STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms', 'FrozenBNStats', 'dropouts', 'NoDropout', 'student_lr'] # lived here before `training`
-from .distributed import model_device
-from .quantizers import _plain
+from .modules import model_device, evaluating
 from .checks import *
+from .config import *
+_all_ = ['check_delta'] # lived here before `config`
 
 # %% auto #0
-__all__ = ['check_delta', 'quantize_learner', 'STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms',
-           'FrozenBNStats', 'dropouts', 'NoDropout', 'student_lr']
+__all__ = ['quantize_learner', 'STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batchnorms', 'FrozenBNStats',
+           'dropouts', 'NoDropout', 'student_lr', 'check_delta']
 
 # %% ../nbs/03_learner.ipynb #1a1677d4
 def _calib_batches(learn, n:int)->list:
-    "The first `n` input batches of `learn.dls.train` (fewer if it has fewer), on the model's device"
-    dl,dev,n_inp = learn.dls.train,model_device(learn.model),getattr(learn.dls, 'n_inp', 1)
+    "The first `n` input batches of `learn.dls.train` (fewer if it has fewer), on the model's device; the DataLoader's random streams as they were (`first_inputs`)"
+    dl = learn.dls.train
     check_has_batches(dl, "there is nothing to calibrate the quantizers on")
-    try:
-        with dl.fake_l.no_multiproc(): bs = list(itertools.islice(dl, n))
+    try: bs = first_inputs(dl, n, getattr(learn.dls, 'n_inp', 1))
     except Exception as e: raise ValueError(f"the training DataLoader yields no batch to calibrate the quantizers from ({e})") from None
-    if hasattr(dl, 'it'): delattr(dl, 'it')
     if not bs: raise ValueError("the training DataLoader yields no batch to calibrate the quantizers from")
-    return [to_device(tuple(_plain(t) for t in (b[:n_inp] if len(b) > 1 else b)), dev) for b in bs]
-
-def _first_batch(learn): return _calib_batches(learn, 1)[0]
+    return to_device(bs, model_device(learn.model))
 
 def _check_metrics(learn):
     "Metrics other than `TeacherAgreement` and `FeatureMSE` need labels: on unlabeled validation batches fastai would pass them the teacher's logits"
@@ -51,113 +47,59 @@ def _check_teacher(teacher, model, xb):
     "A given teacher must be an `nn.Module` whose outputs have the student's shape on one batch"
     if not isinstance(teacher, nn.Module): raise TypeError(f"teacher must be an nn.Module, got {type(teacher).__name__}")
     teacher = deepcopy(teacher).to(xb[0].device)
-    mode = model.training
-    try:
-        with torch.no_grad():
-            model.eval(); teacher.eval()
-            s,t = model(*xb),teacher(*xb)
-    finally: model.train(mode)
+    with evaluating(model), torch.no_grad(): s,t = model(*xb),teacher.eval()(*xb)
     if not isinstance(t, torch.Tensor) or t.shape != s.shape:
         raise ValueError(f"the teacher's outputs ({getattr(t, 'shape', type(t).__name__)}) do not match the student's ({tuple(s.shape)})")
     return teacher
 
 # %% ../nbs/03_learner.ipynb #a77b7c03
-def check_delta(delta, # None, 'hessian', or a number
-                method:str='ewgs', # the quantizer it is for
-               ):
-    "EWGS's `delta` as `quantize_learner` takes it, checked: None, 'hessian', or a finite number >= 0 (EWGS's rule clips δ at 0)"
-    if delta is None: return None
-    if isinstance(delta, str):
-        if delta != 'hessian': raise ValueError(f"delta must be a number or 'hessian', got {delta!r}")
-    elif not is_number(delta): raise ValueError(f"delta must be 'hessian' or a number >= 0, got {delta!r}")
-    elif not 0 <= delta < math.inf: raise ValueError(f"delta must be a finite number >= 0, got {delta}")
-    if method != 'ewgs': raise ValueError(f"delta is EWGS's gradient scale: method {method!r} has none")
-    return delta
-
+@delegates(QuantConfig, but=['bits'])
 def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) full-precision model
-                     bits:int=2, # weight and activation bits, 1..8
-                     w_bits:int|None=None, # weight bits, if not `bits` (None/32: full precision)
-                     a_bits:int|None=None, # activation bits, if not `bits` (None/32: full precision)
-                     method:str='ewgs', # quantizer: 'ewgs', 'ste', 'pact', 'lsq' or 'dorefa'
+                     bits:int|QuantConfig=2, # weight and activation bits, 1..8; or a `QuantConfig` holding every option
                      teacher:nn.Module|None=None, # the teacher; default: a frozen copy of `learn.model`
-                     T:float=4., # distillation temperature
-                     kd_weight:float=1., # weight of the distillation loss
-                     ce_weight:float=0., # weight of the learner's loss on labels, where they exist (0: label-free)
-                     quant_lr_mult:float=0.01, # learning rate of quantizer parameters relative to the model's
-                     layer_bits:dict|None=None, # {layer name: bits or (w_bits, a_bits)} overrides
-                     skip_first_last:bool=True, # keep the first and last Conv/Linear full precision
-                     agreement:bool=True, # add the `TeacherAgreement` metric
-                     fuse_teacher:bool=True, # run the teacher with BatchNorm folded (see `inference_teacher`)
-                     feature_weight:float=0., # weight of SQuaT's feature term (0: plain SQAKD); see `SQAKDCallback`
-                     feature_layers:list|str|None=None, # quantized layers whose input codes SQuaT distils; None: the last with an activation quantizer
-                     calib:str|dict='mse', # range rule (see `calibration`): 'mse', '3sigma' (the paper's), 'percentile', 'minmax', or {'weight':..., 'act':...}
-                     n_calib:int=4, # training batches the activation ranges are calibrated on
-                     w_granularity:str='tensor', # weight ranges: 'tensor', or 'channel' (one per output channel)
-                     layer_granularity:dict|None=None, # {layer name: 'tensor' or 'channel'} overrides
-                     equalize:bool=True, # rescale the channels into depthwise convolutions with per-channel (or full-precision) weights so that one activation range fits them all; the function is unchanged (`equalize_depthwise`)
-                     bn_reestimate:bool=True, # recompute the student's BatchNorm statistics on the calibration batches (`reestimate_bn`)
-                     freeze_bn:bool=False, # BatchNorm normalises with, and keeps, those statistics while the student trains (`FrozenBNStats`)
-                     dropout:bool=False, # keep the student's dropout layers active while it trains (False: off, as in the teacher it matches; `NoDropout`)
-                     delta:float|str|None=None, # EWGS's gradient scale δ: 'hessian' (the label-free update of `HessianDelta`; None means it for 'ewgs'), or a number (0: the paper's released code)
-                     delta_every:int=DELTA_EVERY, # with `delta='hessian'`: epochs between δ updates (see `HessianDelta`)
-                     **kwargs, # passed to the quantizers: `compiled` (EWGS, STE: `torch.compile`d activation kernels)
+                     **kwargs, # the options of `QuantConfig`
                     )->Learner: # the same learner, quantized and distilling
     "Turn `learn` into a label-free SQAKD student of its own full-precision model"
     # 1. check everything, change nothing
     if not isinstance(learn, Learner): raise TypeError(f"learn must be a fastai Learner, got {type(learn).__name__}")
-    bits = check_bits(bits)
-    if bits is None: raise ValueError("bits must be in 1..8: a full-precision student needs no quantize_learner")
-    w_bits = bits if w_bits is None else check_bits(w_bits, 'w_bits')
-    a_bits = bits if a_bits is None else check_bits(a_bits, 'a_bits')
-    check_method(method); check_kd_args(T, kd_weight, ce_weight, feature_weight)
-    distils = bool(kd_weight or feature_weight) # `HessianDelta` differentiates the distillation loss: QAT alone has none
-    if check_delta(delta, method) is None and method == 'ewgs': delta = 'hessian' if distils else 0.
-    hessian = isinstance(delta, str)
-    if hessian and not distils: raise ValueError("delta='hessian' needs a distillation loss (kd_weight or feature_weight > 0): give δ as a number")
-    if delta is not None: kwargs = {**kwargs, 'delta': 0. if hessian else delta} # `HessianDelta` sets δ before the first batch
-    make_quantizer(method, 2, 'weight', **kwargs) # checks the quantizer options
-    h_cb = HessianDelta(delta_every) if hessian else None # checks `delta_every`
-    check_number(quant_lr_mult, 'quant_lr_mult', strict=True)
+    cfg = quant_config(bits, **kwargs)
+    (w_bits,a_bits),method = cfg.wa_bits,cfg.method
+    h_cb = HessianDelta(cfg.delta_every) if cfg.hessian else None
     if hasattr(learn, 'sqakd') or quant_layers(learn.model): raise ValueError("the learner is already quantized")
-    plan = quant_plan(learn.model, w_bits, a_bits, layer_bits, skip_first_last)
-    gran = granularity_plan(plan, w_granularity, layer_granularity); check_calib(calib)
-    check_int(n_calib, 'n_calib')
-    for k,v in dict(equalize=equalize, bn_reestimate=bn_reestimate, freeze_bn=freeze_bn, dropout=dropout).items(): check_flag(v, k)
-    feature_layers = check_feature_layers(feature_weight, feature_layers, plan) or None
-    batches = _calib_batches(learn, n_calib)
+    plan = quant_plan(learn.model, w_bits, a_bits, cfg.layer_bits, cfg.skip_first_last)
+    gran = granularity_plan(plan, cfg.w_granularity, cfg.layer_granularity)
+    feature_layers = check_feature_layers(cfg.feature_weight, cfg.feature_layers, plan) or None
+    batches = _calib_batches(learn, cfg.n_calib)
     xb = batches[0]
     _check_metrics(learn)
     if not all(bool(torch.isfinite(x).all()) for b in batches for x in b if x.is_floating_point()): raise ValueError("a calibration batch (the first training batches) holds NaN or inf")
     teacher = deepcopy(learn.model) if teacher is None else _check_teacher(teacher, learn.model, xb)
-    chains = [c for c in depthwise_chains(learn.model, plan, gran) if c[2] not in (feature_layers or [])] if equalize else [] # SQuaT compares a feature layer's input with the teacher's: it keeps its scale
+    chains = [c for c in depthwise_chains(learn.model, plan, gran) if c[2] not in (feature_layers or [])] if cfg.equalize else [] # SQuaT compares a feature layer's input with the teacher's: it keeps its scale
     # 2. equalize, swap the layers and calibrate the quantizers, undoing everything if that fails
     originals = {n: m for n,m in learn.model.named_modules() if n in plan}
-    state = {k: v.clone() for k,v in learn.model.state_dict().items()} if bn_reestimate or chains else {}
+    state = {k: v.clone() for k,v in learn.model.state_dict().items()} if cfg.bn_reestimate or chains else {}
     try:
         equalize_depthwise(learn.model, batches, chains)
         samples = act_samples(learn.model, list(plan), batches) # the full-precision model's activations
-        calibrate_quantizers(quantize_model(learn.model, w_bits, a_bits, method, layer_bits, skip_first_last, w_granularity, layer_granularity, **kwargs), samples, calib)
-        if bn_reestimate: reestimate_bn(learn.model, batches, reference=teacher)
+        calibrate_quantizers(swap_layers(learn.model, plan, gran, method, **cfg.quantizer_kwargs), samples, cfg.calib)
+        if cfg.bn_reestimate: reestimate_bn(learn.model, batches, reference=teacher)
     except Exception:
-        mods = dict(learn.model.named_modules())
-        for n,m in originals.items():
-            parent,_,child = n.rpartition('.')
-            setattr(mods[parent] if parent else learn.model, child, m)
+        set_modules(learn.model, originals) # the full-precision layers back
         if state: learn.model.load_state_dict(state) # the BatchNorm statistics and equalized parameters, as they were
         raise
     # 3. a fresh optimizer with the quantizer group; the callbacks
     learn.splitter,learn.opt = QuantSplitter(learn.splitter),None
-    learn.add_cbs([SQAKDCallback(teacher, T, kd_weight, ce_weight, fuse_teacher, feature_weight, feature_layers), QuantizerLR(quant_lr_mult)])
-    if freeze_bn: learn.add_cb(FrozenBNStats())
-    if not dropout and dropouts(learn.model): learn.add_cb(NoDropout())
+    learn.add_cbs([SQAKDCallback(teacher, cfg.T, cfg.kd_weight, cfg.ce_weight, cfg.fuse_teacher, cfg.feature_weight, feature_layers), QuantizerLR(cfg.quant_lr_mult)])
+    if cfg.freeze_bn: learn.add_cb(FrozenBNStats())
+    if not cfg.dropout and dropouts(learn.model): learn.add_cb(NoDropout())
     if h_cb is not None: learn.add_cb(h_cb)
-    if agreement: learn.metrics = L(learn.metrics) + [TeacherAgreement()]
-    if feature_weight: learn.metrics = L(learn.metrics) + [FeatureMSE()]
+    if cfg.agreement: learn.metrics = L(learn.metrics) + [TeacherAgreement()]
+    if cfg.feature_weight: learn.metrics = L(learn.metrics) + [FeatureMSE()]
     return learn
 
 # %% ../nbs/03_learner.ipynb #82388237
 @patch
 @delegates(quantize_learner, but=['learn'])
-def quantize(self:Learner, bits:int=2, **kwargs)->Learner:
+def quantize(self:Learner, bits:int|QuantConfig=2, **kwargs)->Learner:
     "Turn this learner into a label-free SQAKD student; see `quantize_learner`"
     return quantize_learner(self, bits, **kwargs)

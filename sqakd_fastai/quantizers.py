@@ -3,18 +3,21 @@
 # %% ../nbs/01_quantizers.ipynb #f740f7be
 from __future__ import annotations
 import math, warnings
+from typing import Callable
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.all import *
 from .checks import *
+from .modules import evaluating
 
 # %% auto #0
-__all__ = ['GRANULARITIES', 'QUANT_METHODS', 'QUANT_LAYERS', 'check_bits', 'RoundSTE', 'round_levels', 'Quantizer', 'code_table',
-           'check_granularity', 'calib_range', 'iq_codes', 'IntervalQuant', 'iq_forward', 'iq_backward',
-           'CompiledKernel', 'IntervalQuantizer', 'EWGSQuantizer', 'PACTQuantizer', 'LSQQuantizer', 'DoReFaQuantizer',
-           'check_method', 'make_quantizer', 'decode', 'QuantMixin', 'QConv1d', 'QConv2d', 'QConv3d', 'QLinear',
-           'quant_layer', 'quantizable_layers', 'quant_layers', 'quant_plan', 'quantize_model', 'granularity_plan',
-           'init_quantizers']
+__all__ = ['GRANULARITIES', 'QUANT_METHODS', 'QUANT_LAYERS', 'CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'check_bits', 'RoundSTE',
+           'round_levels', 'Quantizer', 'code_table', 'check_granularity', 'calib_range', 'iq_codes', 'IntervalQuant',
+           'iq_forward', 'iq_backward', 'CompiledKernel', 'IntervalQuantizer', 'EWGSQuantizer', 'PACTQuantizer',
+           'LSQQuantizer', 'DoReFaQuantizer', 'check_method', 'make_quantizer', 'decode', 'QuantMixin', 'QConv1d',
+           'QConv2d', 'QConv3d', 'QLinear', 'quant_layer', 'check_calib', 'minmax_range', 'percentile_range',
+           'mse_range', 'rule_range', 'quantizable_layers', 'quant_layers', 'quant_plan', 'quantize_model',
+           'set_modules', 'swap_layers', 'granularity_plan', 'init_quantizers']
 
 # %% ../nbs/01_quantizers.ipynb #94531a68
 def check_bits(bits, name:str='bits')->int|None:
@@ -259,8 +262,10 @@ class IntervalQuantizer(Quantizer):
     def codes(self, x): return iq_codes(x.detach(), self.lower.detach(), self._scale().detach(), self.levels)
     def code_values(self, x): return code_table(torch.arange(self.levels, device=self.lower.device, dtype=self.lower.dtype), 1/self._scale(), self.lower)
 
+    _delta = 0. # STE is EWGS with δ = 0; `EWGSQuantizer` keeps its own
+    coder = None # while set, a function that quantizes in `quantize`'s stead: the δ update's twice-differentiable pass (`hessian.coded_quantizers`)
     def _apply_q(self, x, delta): return IntervalQuant.apply(x, self.lower, self.upper, self.levels, delta, self.compiled and self.kind == 'act')
-    def quantize(self, x): return self._apply_q(x, 0.)
+    def quantize(self, x): return self._apply_q(x, self._delta) if self.coder is None else self.coder(x)
 
 class EWGSQuantizer(IntervalQuantizer):
     "Learned interval with the element-wise gradient scaling of EWGS; δ is a buffer"
@@ -274,7 +279,6 @@ class EWGSQuantizer(IntervalQuantizer):
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
         self._delta = float(self.delta)
-    def quantize(self, x): return self._apply_q(x, self._delta)
     def extra_repr(self): return super().extra_repr() + f", delta={self._delta:g}"
 
 # %% ../nbs/01_quantizers.ipynb #fcd567ce
@@ -512,6 +516,88 @@ def quant_layer(m:nn.Module, # an `nn.Conv1d/2d/3d` or `nn.Linear`
     q.train(m.training)
     return q.to(m.weight.device)
 
+# %% ../nbs/01_quantizers.ipynb #d69e9bfb
+CALIB_RULES = ('3sigma', 'mse', 'percentile', 'minmax')
+PERCENTILE = 99.99 # the percentile that TensorRT's and NNCF's percentile calibrators default to
+MSE_STEPS = 100    # candidate clips for 'mse': 1%, 2%, ..., 100% of the largest value (1% resolution)
+
+def check_calib(calib)->dict:
+    "Validate a rule, or a dict `{'weight': rule, 'act': rule}`; returns the dict"
+    c = calib if isinstance(calib, dict) else dict(weight=calib, act=calib)
+    if set(c) != {'weight', 'act'}: raise ValueError(f"calib as a dict needs exactly the keys 'weight' and 'act', got {sorted(c)}")
+    for k,r in c.items():
+        if r not in CALIB_RULES: raise ValueError(f"unknown calib rule {r!r} for {k}: choose one of {', '.join(map(repr, CALIB_RULES))}")
+    return c
+
+# %% ../nbs/01_quantizers.ipynb #6f25dc14
+def minmax_range(x:Tensor, # rows of values, one range per row
+                 signed:bool, # symmetric range, or [min, max]
+                )->tuple:
+    "(l, u) per row: the whole span, nothing clipped"
+    if signed: u = x.abs().amax(1).clamp_min(_EPS); return -u,u
+    l = x.amin(1); return l,torch.maximum(x.amax(1), l + _EPS)
+
+def percentile_range(x:Tensor, signed:bool, q:float=PERCENTILE)->tuple:
+    "(l, u) per row: the span clipped at the `q`-th percentile (of |x| when signed)"
+    if signed: u = torch.quantile(x.abs(), q/100, dim=1).clamp_min(_EPS); return -u,u
+    l = x.amin(1); return l,torch.maximum(torch.quantile(x, q/100, dim=1), l + _EPS)
+
+def mse_range(x:Tensor, # rows of values, one range per row
+              signed:bool, # symmetric range, or a lower bound at the row's minimum
+              grid_values:Callable, # `(x, l, u) -> values on the grid`, the quantizer's own (`Quantizer.grid_values`)
+              steps:int=MSE_STEPS, # candidate clips, evenly spaced up to the largest value
+             )->tuple:
+    "(l, u) per row: the clip with the smallest squared quantization error"
+    l0,u0 = minmax_range(x, signed)
+    best,err = torch.ones_like(u0),torch.full_like(u0, math.inf)
+    def search(fs): # fs: (steps, rows) fractions of the span
+        nonlocal best,err
+        for f in fs:
+            u = l0 + f*(u0 - l0)
+            e = (grid_values(x, (-u if signed else l0)[:,None], u[:,None]) - x).pow_(2).sum(1)
+            better = e < err
+            err,best = torch.where(better, e, err),torch.where(better, f, best)
+    k = torch.arange(1, steps + 1, device=x.device)[:,None]/steps
+    search(k.expand(-1, len(u0)))                               # 1%, 2%, ..., 100%
+    search((best - 1/steps).clamp_min(0) + 2*k/steps)           # then around the best, 50 times finer
+    u = l0 + best*(u0 - l0)
+    return (-u if signed else l0),u.clamp_min(_EPS) if signed else torch.maximum(u, l0 + _EPS)
+
+# %% ../nbs/01_quantizers.ipynb #777a32c5
+def _has_range(q): return not (isinstance(q, DoReFaQuantizer) and q.kind == 'weight') # DoReFa's weights are tanh-normalised
+
+def rule_range(q:Quantizer, # the quantizer whose grid `'mse'` judges on (with its `signed` as it should be)
+               r:Tensor, # rows of values (`q._rows(x)`)
+               rule:str, # 'minmax', 'percentile' or 'mse'
+              )->tuple:
+    "(l, u) per row of `r` by `rule`, for `q`'s signedness"
+    signed = bool(q.signed)
+    if rule == 'minmax': return minmax_range(r, signed)
+    if rule == 'percentile': return percentile_range(r, signed)
+    return mse_range(r, signed, q.grid_values)
+
+@patch
+@torch.no_grad()
+def calibrate(self:Quantizer, x:Tensor, # the weight, or a sample of the activations (any shape)
+              rule:str='mse', # one of `CALIB_RULES`
+             ):
+    "Initialise the quantizer's range from `x` by `rule`; an activation's signedness is the one whose grid errs least on `x`"
+    check_calib(rule)
+    if rule == '3sigma' or not _has_range(self): return self.initialise(x)
+    x = x.detach().float()
+    if not torch.isfinite(x).all(): raise ValueError(f"cannot calibrate a {self.kind} quantizer from a tensor with NaN or inf")
+    r = self._rows(x)
+    if self.kind == 'weight': return self.set_range(*rule_range(self, r, rule), x)
+    best = None
+    for signed in ((True, False) if x.min() < 0 else (False,)): # a tie keeps the symmetric grid
+        self.set_signed(signed)
+        l,u = rule_range(self, r, rule)
+        e = float((self.grid_values(r, l[:,None], u[:,None]) - r).pow_(2).sum())
+        if best is None or e < best[0]: best = (e, signed, l, u)
+    _,signed,l,u = best
+    self.set_signed(signed)
+    return self.set_range(l, u, x)
+
 # %% ../nbs/01_quantizers.ipynb #01978e04
 def quantizable_layers(model:nn.Module)->list:
     "Names of the Conv/Linear layers of `model` that can be quantized, in module order"
@@ -564,12 +650,27 @@ def quantize_model(model:nn.Module, # the model to quantize, in place
     "Swap the Conv/Linear layers of `model` for quantized ones that share their Parameters"
     check_method(method)
     plan = quant_plan(model, w_bits, a_bits, layer_bits, skip_first_last)
-    gran = granularity_plan(plan, w_granularity, layer_granularity)
-    mods = dict(model.named_modules())
-    for name,(wb,ab) in plan.items():
+    return swap_layers(model, plan, granularity_plan(plan, w_granularity, layer_granularity), method, **kwargs)
+
+def set_modules(model:nn.Module, # the model to change, in place
+                mods:dict, # {dotted name: module} to put there
+               )->nn.Module:
+    "Put each module of `mods` in `model` under its name (what `swap_layers` does, and what undoes it)"
+    named = dict(model.named_modules())
+    for name,m in mods.items():
         parent,_,child = name.rpartition('.')
-        setattr(mods[parent] if parent else model, child, quant_layer(mods[name], wb, ab, method, gran[name], **kwargs))
+        setattr(named[parent] if parent else model, child, m)
     return model
+
+def swap_layers(model:nn.Module, # the model to quantize, in place
+                plan:dict, # `quant_plan`'s {layer name: (w_bits, a_bits)}, checked
+                gran:dict|None=None, # `granularity_plan`'s {layer name: granularity} (default: 'tensor')
+                method:str='ewgs', # one of `QUANT_METHODS`
+                **kwargs, # passed to the quantizers
+               )->nn.Module:
+    "Swap the layers of a checked `plan` for quantized ones sharing their Parameters: `quantize_model` without its checks"
+    named = dict(model.named_modules())
+    return set_modules(model, {n: quant_layer(named[n], wb, ab, method, (gran or {}).get(n, 'tensor'), **kwargs) for n,(wb,ab) in plan.items()})
 
 def granularity_plan(plan:dict, # `quant_plan`'s {layer name: (w_bits, a_bits)}
                      w_granularity:str='tensor', # the default granularity of weight ranges
@@ -592,11 +693,7 @@ def init_quantizers(model:nn.Module, # a model with quantized layers
     qls = quant_layers(model)
     if not qls: raise ValueError("the model has no quantized layer to initialise")
     hooks = [m.register_forward_pre_hook(lambda m,inp: m.initialise(inp[0]) and None) for m in qls]
-    training = model.training
-    try: model.eval(); model(*xb)
-    finally:
-        for h in hooks: h.remove()
-        model.train(training)
+    with evaluating(model, hooks=hooks): model(*xb)
     missed = [m for m in qls if not all(bool(q.initialised) for q in m.quantizers())]
     if missed: raise RuntimeError(f"{len(missed)} quantized layers were not reached by the forward pass, so not initialised")
     return model

@@ -9,7 +9,7 @@ import pandas as pd
 from fastcore.all import *
 from fastai.learner import Learner
 from fastai.torch_core import to_device
-from .distributed import model_device
+from .modules import model_device, evaluating
 from .quantizers import *
 from .packing import *
 
@@ -79,13 +79,7 @@ def quant_report(model:nn.Module|Learner, # a model (quantized or not, packed or
     macs = {}
     hooks = [m.register_forward_hook(lambda m,i,o,n=n: macs.__setitem__(n, _macs(m, o))) for n,m in layers.items()]
     hooks += [m.register_forward_hook(lambda m,i,o,n=n: macs.__setitem__(n, _attn_macs(m, i[0]))) for n,m in attn.items()]
-    training = model.training
-    try:
-        model.eval()
-        with torch.no_grad(): model(*to_device(xb, model_device(model)))
-    finally:
-        for h in hooks: h.remove()
-        model.train(training)
+    with evaluating(model, hooks=hooks), torch.no_grad(): model(*to_device(xb, model_device(model)))
     rows = [_layer_row(n, m, macs.get(n, 0)) for n,m in layers.items()] + [_attn_row(n, m, macs.get(n, 0)) for n,m in attn.items()]
     counted = {id(m.weight) for m in layers.values() if m.weight is not None} | {id(m.bias) for m in layers.values() if m.bias is not None}
     counted |= {id(p) for m in attn.values() for p in (m.in_proj_weight, m.in_proj_bias) if p is not None}
