@@ -59,7 +59,8 @@ class QuantConfig:
         if check_bits(bits) is None: raise ValueError("bits must be in 1..8: a full-precision student needs no quantize_learner")
         if w_bits is not None: check_bits(w_bits, 'w_bits')
         if a_bits is not None: check_bits(a_bits, 'a_bits')
-        check_method(method); check_kd_args(T, kd_weight, ce_weight, feature_weight)
+        check_method(method); check_number(feature_weight, 'feature_weight') # the CLI's `--feature_weight` message
+        check_kd_args(T, kd_weight, ce_weight, feature_weight)
         check_delta(delta, method)
         if self.hessian and not self.distils: raise ValueError("delta='hessian' needs a distillation loss (kd_weight or feature_weight > 0): give δ as a number")
         for k in ('skip_first_last', 'agreement', 'fuse_teacher', 'equalize', 'bn_reestimate', 'freeze_bn', 'dropout'): check_flag(getattr(self, k), k)
