@@ -95,7 +95,7 @@ def delta_option(delta, # None (the library's default), 'hessian', or a number, 
 def run_sqakd(bits:int|str|list=2, # student bit widths: an int, a list, or a string such as '1,2,4'
               arch:str='resnet20', epochs:int=3, teacher_epochs:int=3, lr:float|None=None, teacher_lr:float=5e-3, bs:int=128, n_train:int|None=20_000, n_valid:int|None=None,
               data:str='fashion_mnist', unlabeled:bool=False, teacher:str|None=None, out:str='sqakd_out', size:int|None=None,
-              seed:int=42, device:str|None=None, plot:bool=True, onnx:bool=False, workers:int|None=None,
+              seed:int=42, device:str|None=None, plot:bool=True, onnx:bool=False, onnx_int8:bool=False, workers:int|None=None,
               **kwargs, # the students' options: those of `QuantConfig` (`delta` may also be a string, as `--delta` gives it)
              )->pd.DataFrame:
     "Train (or load) a full-precision teacher, distil a quantized student label-free at each of `bits`, and report them"
@@ -105,7 +105,7 @@ def run_sqakd(bits:int|str|list=2, # student bit widths: an int, a list, or a st
     if 'delta' in kwargs: kwargs['delta'] = delta_option(kwargs['delta'], kwargs.get('method', 'ewgs'))
     configs = [quant_config(b, **kwargs) for b in bits]
     check_workers(workers, 'workers')
-    if onnx: onnx_modules() # its packages are there, or an ImportError that says how to install them, before any work
+    if onnx or onnx_int8: onnx_modules() # its packages are there, or an ImportError that says how to install them, before any work
     if arch not in ARCHS: raise ValueError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
     for n,v in dict(epochs=epochs, bs=bs).items():
         if not is_int(v) or v < 1: raise ValueError(f"{n} must be a positive int, got {v!r}")
@@ -164,6 +164,7 @@ def run_sqakd(bits:int|str|list=2, # student bit widths: an int, a list, or a st
         fn = export_quantized(sl.model, out/f"student_w{wb or 32}a{ab or 32}_{method}.sqakd", x[:2]) # traced on two images, any batch size after
         sizes = dict(file_bytes=fn.stat().st_size)
         if onnx: sizes['onnx_bytes'] = export_onnx(sl.model, fn.with_suffix('.onnx'), x[:2]).stat().st_size
+        if onnx_int8: sizes['onnx_int8_bytes'] = export_onnx(sl, fn.with_suffix('.int8.onnx'), x[:2], integer=True).stat().st_size # output ranges from its first training batches
         rows.append(dict(model=f"{tag} {method} {'SQuaT' if cfg.feature_weight else 'SQAKD'} student", w_bits=wb or 32, a_bits=ab or 32, method=method,
                          **evaluate(sl.model, t_model, eval_dl), fp32_bytes=int(report.fp32_bytes.iloc[-1]),
                          packed_bytes=int(report.packed_bytes.iloc[-1]), **sizes, train_seconds=round(s_time, 1)))
@@ -226,6 +227,7 @@ def sqakd_train(
     calib:str='mse', # range rule of the quantizers: mse, 3sigma (the paper's), percentile or minmax
     w_granularity:str='tensor', # weight ranges: tensor, or channel (one per output channel)
     onnx:store_true=False, # also write each student as ONNX for ONNX Runtime (`pip install 'sqakd_fastai[onnx]'`)
+    onnx_int8:store_true=False, # also write each student's integer graph (`.int8.onnx`) for ONNX Runtime's int8 kernels
     workers:int=None, # DataLoader worker processes (default: fastai's; 0 under a launcher on the CPU)
     delta:str=None, # EWGS's δ: hessian (the default: label-free, from the distillation loss) or a number (0: the paper's code)
 ):
@@ -234,7 +236,7 @@ def sqakd_train(
     try:
         res = run_sqakd(bits, arch=arch, epochs=epochs, teacher_epochs=teacher_epochs, lr=lr, teacher_lr=teacher_lr, bs=bs, n_train=n_train,
                         n_valid=n_valid, data=data, unlabeled=unlabeled, teacher=teacher, out=out, size=size, seed=seed, device=device,
-                        onnx=onnx, workers=workers, # the run; then the students' options, which make each one's `QuantConfig`
+                        onnx=onnx, onnx_int8=onnx_int8, workers=workers, # the run; then the students' options, which make each one's `QuantConfig`
                         w_bits=w_bits, a_bits=a_bits, method=method, feature_weight=feature_weight, calib=calib, w_granularity=w_granularity, delta=delta)
     except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as e:
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)

@@ -10,9 +10,19 @@ from fastcore.all import *
 from fastai.learner import Learner
 from .export import exported_program, _packed_input, _example
 from .extras import import_extra
+from copy import deepcopy
+import torch.nn.functional as F
+from torch.fx.experimental.optimization import fuse as fx_fuse
+from fastai.torch_core import to_device
+from .quantizers import *
+from .quantizers import _conv_kwargs
+from .modules import evaluating, model_device
+from .hessian import first_inputs
+from .export import _plain_batch
 
 # %% auto #0
-__all__ = ['onnx_modules', 'onnx_bytes', 'export_onnx', 'onnx_session']
+__all__ = ['INT_CALIB_BATCHES', 'INT8_EXACT_TOL', 'onnx_modules', 'onnx_bytes', 'export_onnx', 'onnx_session', 'act_grid',
+           'int8_weight', 'integer_model']
 
 # %% ../nbs/06a_onnx.ipynb #a803ccb1
 _FOLD_LIMIT = 16 # elements: constant subgraphs are folded up to this size only; the smallest packed weight of a net is far larger
@@ -104,14 +114,17 @@ def onnx_bytes(fname:Path|str, # an ONNX file
 def export_onnx(model:nn.Module|Learner, # a quantized (trained) model, or a `Learner` holding one
                 fname:Path|str, # the `.onnx` file to write
                 xb:Tensor|tuple|None=None, # one input batch to trace the model on (a Learner gives its own)
+                integer:bool=False, # write the integer graph for ONNX Runtime's int8 kernels instead (see 'Integer kernels' below)
+                calib:list|None=None, # with `integer`: input batches that set the 8-bit ranges of the quantized layers' outputs (default: `xb`; a Learner: its first training batches)
                )->Path: # the path written
-    "Write `model` as an ONNX model whose quantized weights stay bit-packed, decoded by ONNX operators; inputs `x0…`, outputs `y0…`"
+    "Write `model` as an ONNX model whose quantized weights stay bit-packed, decoded by ONNX operators (or, `integer`, as int8 codes for integer kernels); inputs `x0…`, outputs `y0…`"
     onnx,onnxscript,_ = onnx_modules()
-    m,xb,_ = _packed_input(model, xb, 'export_onnx')
+    if integer: m,xb,table = *_integer_input(model, xb, calib),_int_translations(onnx)
+    else: (m,xb,_),table = _packed_input(model, xb, 'export_onnx'),None
     ep = exported_program(m, xb)
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', module='torch.onnx|onnxscript') # the exporter's notes on its own internals
-        prog = torch.onnx.export(ep, dynamo=True, optimize=False, verbose=False)
+        prog = torch.onnx.export(ep, dynamo=True, optimize=False, verbose=False, custom_translation_table=table)
     mo = _compact(onnxscript.optimizer.optimize(prog.model_proto, input_size_limit=_FOLD_LIMIT, output_size_limit=_FOLD_LIMIT))
     onnx.checker.check_model(mo)
     fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
@@ -119,9 +132,22 @@ def export_onnx(model:nn.Module|Learner, # a quantized (trained) model, or a `Le
     return fname
 
 @patch
-def export_onnx(self:Learner, fname:Path|str='quantized.onnx', xb=None)->Path:
+def export_onnx(self:Learner, fname:Path|str='quantized.onnx', xb=None, integer:bool=False, calib:list|None=None)->Path:
     "Write this learner's quantized model as ONNX (to `self.path/fname`), traced on one of its batches; see `export_onnx`"
-    return export_onnx(self.model, self.path/fname, _example(self) if xb is None else xb)
+    return export_onnx(self, self.path/fname, xb, integer, calib)
+
+INT_CALIB_BATCHES = 4 # a Learner's training batches that set the integer graph's output ranges: `quantize_learner`'s `n_calib`
+
+def _integer_input(model:nn.Module|Learner, xb, calib)->tuple:
+    "(`integer_model` of the model to export, plain input batch): where the integer export starts"
+    if isinstance(model, Learner):
+        learn,model = model,model.model
+        if xb is None: xb = _example(learn)
+        if calib is None: calib = first_inputs(learn.dls.train, INT_CALIB_BATCHES, getattr(learn.dls, 'n_inp', 1))
+    if xb is None: raise ValueError("export_onnx needs one input batch `xb` to trace a model on (a Learner gives its own)")
+    dev = model_device(model)
+    xb = to_device(_plain_batch(xb), dev)
+    return integer_model(model, [xb] if calib is None else [to_device(_plain_batch(b), dev) for b in calib]),xb
 
 _ORT_LEVELS = ('basic', 'extended', 'all')
 
@@ -136,3 +162,114 @@ def onnx_session(fname:Path|str, # a file written by `export_onnx`
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f'ORT_ENABLE_{level.upper()}')
     if threads: so.intra_op_num_threads = threads
     return ort.InferenceSession(onnx_bytes(fname), so, providers=['CPUExecutionProvider']) # the bytes checked, not the path again
+
+# %% ../nbs/06a_onnx.ipynb #de2b742e
+def _define_int_ops():
+    "Register, once per process, the two PyTorch operators the integer graph is written with (`sqakd_fastai::qdq`, `sqakd_fastai::dq_weight`)"
+    if hasattr(torch.ops.sqakd_fastai, 'qdq'): return
+    @torch.library.custom_op('sqakd_fastai::qdq', mutates_args=())
+    def qdq(x:Tensor, scale:float, zero_point:int, lo:int, hi:int)->Tensor:
+        "ONNX's QuantizeLinear to uint8, a Clip to the codes lo..hi, DequantizeLinear (both round half to even, as `torch.round`)"
+        return ((torch.round(x/scale) + zero_point).clamp(0, 255).clamp(lo, hi) - zero_point)*scale
+    qdq.register_fake(lambda x, scale, zero_point, lo, hi: torch.empty_like(x))
+    @torch.library.custom_op('sqakd_fastai::dq_weight', mutates_args=())
+    def dq_weight(q:Tensor, scale:Tensor)->Tensor:
+        "ONNX's DequantizeLinear of int8 weight codes `q`, one scale per output channel (zero point 0)"
+        return q.float()*scale.view(-1, *[1]*(q.dim() - 1))
+    dq_weight.register_fake(lambda q, scale: torch.empty(q.shape, dtype=torch.float32, device=q.device))
+
+def _int_translations(onnx)->dict:
+    "The ONNX form of the two operators, for `torch.onnx.export`'s `custom_translation_table`"
+    from onnxscript import opset18 as op
+    U8 = onnx.TensorProto.UINT8
+    def qdq(x, scale:float, zero_point:int, lo:int, hi:int):
+        s,z = op.Constant(value_float=scale),op.Cast(op.Constant(value_int=zero_point), to=U8)
+        q = op.QuantizeLinear(x, s, z)
+        if (lo, hi) != (0, 255): q = op.Clip(q, op.Cast(op.Constant(value_int=lo), to=U8), op.Cast(op.Constant(value_int=hi), to=U8))
+        return op.DequantizeLinear(q, s, z)
+    def dq_weight(q, scale): return op.DequantizeLinear(q, scale, op.CastLike(op.ConstantOfShape(op.Shape(scale)), q), axis=0)
+    return {torch.ops.sqakd_fastai.qdq.default: qdq, torch.ops.sqakd_fastai.dq_weight.default: dq_weight}
+
+# %% ../nbs/06a_onnx.ipynb #b9e510a9
+def act_grid(q:Quantizer, # an activation quantizer, initialised
+             x:Tensor, # an input it quantizes (PACT's and DoReFa's grids are read from it)
+            )->tuple: # (scale, zero point, lowest code, highest code, shift)
+    "Activation quantizer `q`'s grid as uint8 QuantizeLinear → Clip → DequantizeLinear hold it; `shift`: how far the integer zero point moves the grid"
+    t = q.code_values(x)[0].detach().double()
+    n = len(t) - 1
+    s = float(t[-1] - t[0])/n
+    if not torch.allclose(t, t[0] + s*torch.arange(n + 1, dtype=t.dtype), rtol=0, atol=1e-3*s): # float32 grids: 1e-5 of a step at 8 bits
+        raise ValueError(f"{type(q).__name__}'s grid is not uniform: it has no integer form")
+    r = round(-float(t[0])/s) # the code of 0 on the grid moved to hold it
+    lo = max(0, -r)
+    if lo + n > 255 or lo + r > 255: raise ValueError(f"{type(q).__name__}'s grid [{float(t[0]):.3g}, {float(t[-1]):.3g}] lies too far from 0 for uint8 codes of its step {s:.3g}")
+    return s,lo + r,lo,lo + n,float(t[0]) + s*r
+
+INT8_EXACT_TOL = 1e-4 # of a step: a weight this close to a multiple of its grid's step is on it (float rounding of the trained grid)
+
+def int8_weight(w:Tensor, # a weight (output channels first), as the student computes with it
+               )->tuple: # (int8 codes, float32 scale per output channel, whether every channel is exact)
+    "Codes and scales of `w` for DequantizeLinear: each channel on its grid's step (or half of it) where that is exact in int8, else on 255 levels symmetric about 0"
+    rows = w.detach().double().flatten(1)
+    scale = rows.abs().amax(1).clamp_min(1e-30)/127
+    exact = torch.zeros(len(rows), dtype=torch.bool)
+    for i,r in enumerate(rows):
+        u = r.unique()
+        if not 2 <= len(u) <= 256: continue # a constant channel, or more values than any grid here has
+        step = float((u[1:] - u[:-1]).min())
+        for s in (step, step/2):
+            k = r/s
+            if float((k - k.round()).abs().max()) <= INT8_EXACT_TOL and float(k.round().abs().max()) <= 127: scale[i],exact[i] = s,True; break
+    return (rows/scale[:,None]).round().clamp(-127, 127).to(torch.int8).view(w.shape),scale.float(),bool(exact.all())
+
+# %% ../nbs/06a_onnx.ipynb #2f25a1fa
+class _ActCodes(nn.Module):
+    "An activation quantizer as the integer graph computes it: `qdq` on its grid"
+    def __init__(self, scale:float, zero_point:int, lo:int, hi:int): super().__init__(); store_attr()
+    def forward(self, x): return torch.ops.sqakd_fastai.qdq(x, self.scale, self.zero_point, self.lo, self.hi)
+    def extra_repr(self): return f"scale={self.scale:.4g}, zero_point={self.zero_point}, codes {self.lo}..{self.hi}"
+
+class _IntLayer(nn.Module):
+    "A Conv/Linear with int8 weight codes, its output requantized to uint8: what ONNX Runtime fuses into QLinearConv/QLinearMatMul"
+    def __init__(self, layer:nn.Module, out:_ActCodes):
+        super().__init__()
+        codes,scale,self.exact = int8_weight(layer.weight)
+        self.register_buffer('codes', codes); self.register_buffer('scale', scale)
+        del layer.weight # the codes are the weight now
+        self.layer,self.out = layer,out
+    def forward(self, x):
+        w = torch.ops.sqakd_fastai.dq_weight(self.codes, self.scale)
+        return self.out(F.linear(x, w, self.layer.bias) if isinstance(self.layer, nn.Linear) else self.layer._conv_forward(x, w, self.layer.bias))
+
+def _plain_layer(m:QuantMixin)->nn.Module:
+    "The full-precision layer type of quantized layer `m`, holding its quantized weight as a plain Parameter"
+    base = next(c for c in QUANT_LAYERS if isinstance(m, c))
+    p = base(**(dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None) if base is nn.Linear else _conv_kwargs(m)))
+    with torch.no_grad():
+        p.weight.copy_(m.quant_weight())
+        if m.bias is not None: p.bias.copy_(m.bias)
+    return p.to(m.weight.device).eval()
+
+def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or `quantize_model`'s), not a loaded file
+                  batches:list, # input batches (tuples of tensors): the ranges of the quantized layers' outputs
+                 )->nn.Module: # a copy, in eval mode
+    "A copy of `model` that computes as its integer ONNX graph: codes in, int8 weights, BatchNorm folded, each quantized layer's output requantized to 8 bits"
+    _define_int_ops()
+    qls = {n: m for n,m in model.named_modules() if isinstance(m, QuantMixin)}
+    if not qls: raise ValueError("integer export needs the quantized model (quantize_learner's or quantize_model's): this one has no quantized layer (a loaded .sqakd file has none)")
+    ins = {}
+    with evaluating(model, hooks=[m.register_forward_pre_hook(lambda m,i,n=n: ins.setdefault(n, i[0])) for n,m in qls.items()]), torch.no_grad(): model(*batches[0])
+    m = deepcopy(model).eval()
+    set_modules(m, {n: nn.Sequential(nn.Identity() if q.act_quantizer is None else _ActCodes(*act_grid(q.act_quantizer, ins[n])[:4]), _plain_layer(q)) for n,q in qls.items()})
+    try: m = fx_fuse(m) # each BatchNorm after a Conv folded into it
+    except Exception: warnings.warn("torch.fx cannot trace the model: its BatchNorm layers stay apart from the integer layers (slower)")
+    mods,ranges = dict(m.named_modules()),{f'{n}.1': [] for n in qls}
+    hooks = [mods[n].register_forward_hook(lambda mod,i,o,n=n: ranges[n].append(o.detach().aminmax())) for n in ranges]
+    with evaluating(m, hooks=hooks), torch.no_grad():
+        for xb in batches: m(*xb)
+    outs = {}
+    for n,r in ranges.items():
+        lo,hi = min(0., *(float(a) for a,_ in r)),max(0., *(float(b) for _,b in r)) # uint8 over a range holding 0 (zero padding, ReLU)
+        s = (hi - lo)/255 or 1.
+        outs[n] = _IntLayer(mods[n], _ActCodes(s, round(-lo/s), 0, 255))
+    return set_modules(m, outs).eval()

@@ -4,8 +4,10 @@ ResNet-20 on Fashion-MNIST-sized inputs (1x28x28), CPU, eval mode, no gradient. 
 in one run, interleaved call by call so that the machine's load drifts hit them alike: the FP32 model, the
 fake-quantized student as it trains (FP32 shadow weights, quantizers in the loop), and the student loaded from its
 `.sqakd` file with its weights decoded at every call (the default: packed codes in memory) or once at load
-(`cache_weights=True`). With the `[onnx]` extra installed, the student's ONNX file (`export_onnx`) and the FP32
-model's in ONNX Runtime join them (the session's intra-op threads = torch's threads). For batch 1 and batch 64 the
+(`cache_weights=True`). With the `[onnx]` extra installed, the student's ONNX file (`export_onnx`), its integer graph
+(`export_onnx(..., integer=True)`: int8 kernels), the FP32 model's, and ONNX Runtime's own int8 post-training
+quantization of the FP32 model (`quantize_static`, QDQ, per-channel int8 weights, calibrated on the same batch) join
+them in ONNX Runtime (the session's intra-op threads = torch's threads; `ratio_to_fp32_ort`: to the FP32 model there). For batch 1 and batch 64 the
 table gives the median latency and its ratio to FP32 (PyTorch), and the bytes of weights each model holds in memory
 (parameters and buffers; for ONNX Runtime, the initializers of the graph it runs after its load-time optimizations,
 which fold the decoding of the packed codes into FP32 weights). ONNX Runtime's threads do not spin between calls
@@ -37,6 +39,22 @@ def ort_model(fname, threads):
     inits = onnx.load(so.optimized_model_filepath).graph.initializer
     return (lambda xb: sess.run(None, {name: xb.numpy()})),sum(len(onnx.numpy_helper.to_array(i).tobytes()) for i in inits)
 
+def ort_ptq(ff, batches, bits:int=8):
+    "ONNX Runtime's own static quantization of the FP32 model in `ff` (its pre-processing first: BatchNorm folded; QDQ, per-channel int weights, uint activations; `bits` 8 or 4), calibrated on `batches`"
+    import onnx
+    from onnxruntime.quantization import quantize_static, CalibrationDataReader, QuantFormat, QuantType
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    pre = ff.with_name(ff.stem + '.pre.onnx')
+    quant_pre_process(str(ff), str(pre)) # as ONNX Runtime's quantization guide says: its graph optimizations (BatchNorm into Conv) before quantizing
+    name = onnx.load(str(pre)).graph.input[0].name
+    class Reader(CalibrationDataReader):
+        def __init__(self): self.it = iter([{name: b.numpy()} for b in batches])
+        def get_next(self): return next(self.it, None)
+    out = ff.with_name(ff.stem + f'.ptq{bits}.onnx')
+    a,w = {8: (QuantType.QUInt8, QuantType.QInt8), 4: (QuantType.QUInt4, QuantType.QInt4)}[bits]
+    quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=a, weight_type=w)
+    return out
+
 @call_parse
 def main(reps:int=200, # timed calls of each model at each batch size (after 5 warm-up calls)
          bits:int=2, # weight and activation bits
@@ -62,9 +80,13 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
     except ImportError: print("onnxruntime is not installed (pip install 'sqakd_fastai[onnx]'): PyTorch rows only")
     else:
         fo = export_onnx(fq, fn.with_suffix('.onnx'), x[:2])
+        fi = export_onnx(fq, fn.with_suffix('.int8.onnx'), x[:2], integer=True, calib=[x])
         ff = fn.with_name('fp32.onnx')
         torch.onnx.export(fp, (x[:2],), dynamo=True, dynamic_shapes=({0: torch.export.Dim('batch', min=1)},), verbose=False).save(str(ff))
-        for k,f in (('FP32 in ONNX Runtime', ff), (f'W{bits}A{bits} ONNX (export_onnx) in ONNX Runtime', fo)):
+        fptq = ort_ptq(ff, [x])
+        for k,f in (('FP32 in ONNX Runtime', ff), (f'W{bits}A{bits} ONNX (export_onnx) in ONNX Runtime', fo),
+                    (f'W{bits}A{bits} integer ONNX (export_onnx integer=True) in ONNX Runtime', fi),
+                    ("FP32 → ONNX Runtime's own int8 PTQ (quantize_static) in ONNX Runtime", fptq)):
             models[k],wbytes[k] = ort_model(f, torch.get_num_threads())
     rows = []
     with torch.no_grad():
@@ -78,6 +100,7 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
                     t0 = time.perf_counter(); m(xb); t[k].append(time.perf_counter() - t0)
             med = {k: statistics.median(v) for k,v in t.items()}
             for k in models: rows.append(dict(model=k, batch=bs, median_ms=round(1e3*med[k], 3), ratio_to_fp32=round(med[k]/med['FP32'], 3),
+                                              **({'ratio_to_fp32_ort': round(med[k]/med['FP32 in ONNX Runtime'], 3)} if 'FP32 in ONNX Runtime' in med else {}),
                                               weights_bytes=wbytes[k]))
     df = pd.DataFrame(rows)
     print(f"file {fn.stat().st_size:,} bytes" + (f", ONNX {fo.stat().st_size:,} bytes" if fo else '') + f"; torch {torch.__version__}, {torch.get_num_threads()} threads")
