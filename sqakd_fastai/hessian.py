@@ -14,7 +14,7 @@ from .quantizers import _EPS
 from .losses import *
 from .callback import *
 from .distributed import is_distributed
-from .modules import model_device, kept_modes
+from .modules import model_device, kept_modes, kept_buffers
 from .quantizers import _plain
 from .checks import *
 
@@ -150,39 +150,34 @@ def hessian_deltas(model:nn.Module, # a model with EWGS quantizers
     if not len(batches): raise ValueError("hessian_deltas needs at least one batch")
     dev = next(iter(qs.values())).lower.device
     gen = torch.Generator(dev).manual_seed(seed)
-    bufs,sums,counts = {n: b.detach().clone() for n,b in model.named_buffers()},{},{}
-    with kept_modes(model):
-        try:
-            if not model.training: model.train() # as it trains; a model already training keeps each module's mode (e.g. BatchNorm frozen by `FrozenBNStats`)
-            for xb in batches:
-                held,rng = {},rng_states(dev)
-                with coded_quantizers(qs, held) as codes: loss = loss_fn(*xb)
-                names = [n for n in qs if n in codes and codes[n].requires_grad] # what trains now: a frozen body's codes do not (fine_tune)
-                if not names: continue
-                cs = [codes[n] for n in names]
-                gs = torch.autograd.grad(loss, cs, create_graph=True, allow_unused=True)
-                keep = [i for i,g in enumerate(gs) if g is not None and bool(g.detach().any())] # a quantizer with no gradient (saturated) has no δ to estimate
-                if not keep: continue # no gradient reaches any code on this batch (e.g. an untrained net whose outputs saturate)
-                try: tr,_ = hutchinson_traces([gs[i] for i in keep], [cs[i] for i in keep], max_probes, tol, gen)
-                except RuntimeError as e: # an operator without a double backward (Hardsigmoid, Hardswish): differences of gradients instead
-                    if 'not implemented' not in str(e): raise
-                    warnings.warn(f"hessian_deltas: the model has an operator without a second derivative ({str(e).splitlines()[0][:90]}): "
-                                  "δ comes from finite differences of first-order gradients")
-                    tr,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[i] for i in keep], held, rng=rng), [cs[i] for i in keep], max_probes, tol, gen)
-                over = [j for j,(t,i) in enumerate(zip(tr.tolist(), keep)) if not math.isfinite(t) and bool(torch.isfinite(gs[i]).all())]
-                if over: # finite gradients, a second derivative that overflowed (train-mode BatchNorm over channels the codes made constant)
-                    warnings.warn(f"hessian_deltas: the second derivative overflowed for {len(over)} of {len(keep)} quantizers (first: {names[keep[over[0]]]}); "
-                                  "their δ comes from finite differences of first-order gradients")
-                    fd,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[keep[j]] for j in over], held, rng=rng), [cs[keep[j]] for j in over], max_probes, tol, gen)
-                    tr[over] = fd.to(tr.dtype)
-                for t,i in zip(tr.tolist(), keep):
-                    d = t/cs[i].numel()/(3*gs[i].detach().float().std().item())
-                    sums[names[i]] = sums.get(names[i], 0.) + d; counts[names[i]] = counts.get(names[i], 0) + 1
-                del loss, gs, cs, codes
-        finally:
-            with torch.no_grad():
-                for n,b in model.named_buffers():
-                    if n in bufs: b.copy_(bufs[n])
+    sums,counts = {},{}
+    with kept_modes(model), kept_buffers(model):
+        if not model.training: model.train() # as it trains; a model already training keeps each module's mode (e.g. BatchNorm frozen by `FrozenBNStats`)
+        for xb in batches:
+            held,rng = {},rng_states(dev)
+            with coded_quantizers(qs, held) as codes: loss = loss_fn(*xb)
+            names = [n for n in qs if n in codes and codes[n].requires_grad] # what trains now: a frozen body's codes do not (fine_tune)
+            if not names: continue
+            cs = [codes[n] for n in names]
+            gs = torch.autograd.grad(loss, cs, create_graph=True, allow_unused=True)
+            keep = [i for i,g in enumerate(gs) if g is not None and bool(g.detach().any())] # a quantizer with no gradient (saturated) has no δ to estimate
+            if not keep: continue # no gradient reaches any code on this batch (e.g. an untrained net whose outputs saturate)
+            try: tr,_ = hutchinson_traces([gs[i] for i in keep], [cs[i] for i in keep], max_probes, tol, gen)
+            except RuntimeError as e: # an operator without a double backward (Hardsigmoid, Hardswish): differences of gradients instead
+                if 'not implemented' not in str(e): raise
+                warnings.warn(f"hessian_deltas: the model has an operator without a second derivative ({str(e).splitlines()[0][:90]}): "
+                              "δ comes from finite differences of first-order gradients")
+                tr,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[i] for i in keep], held, rng=rng), [cs[i] for i in keep], max_probes, tol, gen)
+            over = [j for j,(t,i) in enumerate(zip(tr.tolist(), keep)) if not math.isfinite(t) and bool(torch.isfinite(gs[i]).all())]
+            if over: # finite gradients, a second derivative that overflowed (train-mode BatchNorm over channels the codes made constant)
+                warnings.warn(f"hessian_deltas: the second derivative overflowed for {len(over)} of {len(keep)} quantizers (first: {names[keep[over[0]]]}); "
+                              "their δ comes from finite differences of first-order gradients")
+                fd,_ = hutchinson(fd_hvp(model, loss_fn, xb, qs, [names[keep[j]] for j in over], held, rng=rng), [cs[keep[j]] for j in over], max_probes, tol, gen)
+                tr[over] = fd.to(tr.dtype)
+            for t,i in zip(tr.tolist(), keep):
+                d = t/cs[i].numel()/(3*gs[i].detach().float().std().item())
+                sums[names[i]] = sums.get(names[i], 0.) + d; counts[names[i]] = counts.get(names[i], 0) + 1
+            del loss, gs, cs, codes
     mean = {n: sums[n]/counts[n] for n in sums}
     return {n: min(max(v, 0.), delta_bound(qs[n])) if math.isfinite(v) else v for n,v in mean.items()}
 

@@ -6,7 +6,7 @@ import contextlib
 import torch, torch.nn as nn
 
 # %% auto #0
-__all__ = ['model_device', 'kept_modes', 'evaluating']
+__all__ = ['model_device', 'kept_modes', 'evaluating', 'kept_buffers']
 
 # %% ../nbs/00c_modules.ipynb #64c24f1c
 def model_device(m:nn.Module)->torch.device:
@@ -33,3 +33,15 @@ def evaluating(*models:nn.Module, # run in eval mode within
     with kept_modes(*models, hooks=hooks):
         for m in models: m.eval()
         yield
+
+# %% ../nbs/00c_modules.ipynb #1f6bceb7
+@contextlib.contextmanager
+def kept_buffers(model:nn.Module, # the model whose buffers are restored on exit
+                ):
+    "Within: run `model` at will; on exit (an error included) every buffer holds the values it held before"
+    saved = {n: b.detach().clone() for n,b in model.named_buffers()}
+    try: yield
+    finally:
+        with torch.no_grad():
+            for n,b in model.named_buffers():
+                if n in saved: b.copy_(saved[n])

@@ -233,7 +233,7 @@ class _IntLayer(nn.Module):
     "A Conv/Linear with int8 weight codes, its output requantized to uint8: what ONNX Runtime fuses into QLinearConv/QLinearMatMul"
     def __init__(self, layer:nn.Module, out:_ActCodes):
         super().__init__()
-        codes,scale,self.exact = int8_weight(layer.weight)
+        codes,scale,_ = int8_weight(layer.weight)
         self.register_buffer('codes', codes); self.register_buffer('scale', scale)
         del layer.weight # the codes are the weight now
         self.layer,self.out = layer,out
