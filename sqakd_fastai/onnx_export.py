@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.fx.experimental.optimization import fuse as fx_fuse
 from fastai.torch_core import to_device
 from .quantizers import *
-from .quantizers import _conv_kwargs
+from .quantizers import _layer_kwargs
 from .modules import evaluating, model_device
 from .hessian import first_inputs
 from .export import _plain_batch
@@ -244,7 +244,7 @@ class _IntLayer(nn.Module):
 def _plain_layer(m:QuantMixin)->nn.Module:
     "The full-precision layer type of quantized layer `m`, holding its quantized weight as a plain Parameter"
     base = next(c for c in QUANT_LAYERS if isinstance(m, c))
-    p = base(**(dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None) if base is nn.Linear else _conv_kwargs(m)))
+    p = base(**_layer_kwargs(m))
     with torch.no_grad():
         p.weight.copy_(m.quant_weight())
         if m.bias is not None: p.bias.copy_(m.bias)

@@ -481,7 +481,9 @@ class QuantMixin:
         return f"{super().extra_repr()}, w_bits={bits(self.w_bits)}, a_bits={bits(self.a_bits)}, method={self.method!r}"
 
 # %% ../nbs/01_quantizers.ipynb #8bd2c1bc
-def _conv_kwargs(m):
+def _layer_kwargs(m):
+    "The constructor arguments that rebuild Conv/Linear layer `m`'s shape (a quantized copy, or a plain one of a quantized layer)"
+    if isinstance(m, nn.Linear): return dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None)
     return dict(in_channels=m.in_channels, out_channels=m.out_channels, kernel_size=m.kernel_size, stride=m.stride,
                 padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode)
 
@@ -509,8 +511,7 @@ def quant_layer(m:nn.Module, # an `nn.Conv1d/2d/3d` or `nn.Linear`
     cls = QUANT_LAYERS.get(type(m))
     if cls is None: raise TypeError(f"cannot quantize a {type(m).__name__}: quantized layers exist for {', '.join(c.__name__ for c in QUANT_LAYERS)}")
     w_bits,a_bits = check_bits(w_bits, 'w_bits'),check_bits(a_bits, 'a_bits')
-    ctor = dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None) if cls is QLinear else _conv_kwargs(m)
-    q = cls(**ctor, device='meta')
+    q = cls(**_layer_kwargs(m), device='meta')
     q.weight,q.bias = m.weight,m.bias
     q._setup(w_bits, a_bits, method, w_granularity, **kwargs)
     q.train(m.training)
