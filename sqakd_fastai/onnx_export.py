@@ -11,7 +11,7 @@ from fastai.learner import Learner
 from .export import exported_program, _packed_input, _example
 from .extras import import_extra
 from copy import deepcopy
-import torch.nn.functional as F
+import torch.nn.functional as F, math
 from torch.fx.experimental.optimization import fuse as fx_fuse
 from fastai.torch_core import to_device
 from .quantizers import *
@@ -250,10 +250,42 @@ def _plain_layer(m:QuantMixin)->nn.Module:
         if m.bias is not None: p.bias.copy_(m.bias)
     return p.to(m.weight.device).eval()
 
+def _clamp_bounds(gm:nn.Module, nd)->tuple|None:
+    "(lower, upper) bounds of fx node `nd` of `gm` if it is a ReLU-like clamp (ReLU, ReLU6, Hardtanh), else None"
+    if nd.op == 'call_module':
+        mod = gm.get_submodule(nd.target)
+        if type(mod) is nn.ReLU: return 0.,math.inf
+        if isinstance(mod, nn.Hardtanh): return float(mod.min_val),float(mod.max_val) # ReLU6 is a Hardtanh(0, 6)
+    if nd.op == 'call_function' and nd.target in (F.relu, torch.relu, torch.relu_): return 0.,math.inf
+    return None
+
+def _clamp_redundant(bounds:tuple, scale:float, zero_point:int, lo:int, hi:int)->bool:
+    "Whether clamping to `bounds` before quantizing onto the grid (scale, zero point, codes lo..hi) changes no code: each bound's code is clipped to the grid's end past it"
+    a,b = bounds
+    return (a == -math.inf or round(a/scale) + zero_point <= lo) and (b == math.inf or round(b/scale) + zero_point >= hi)
+
+def _onto_next_grids(gm:nn.Module, # an fx GraphModule of the integer network before its outputs are requantized
+                     names:set, # the module names of its quantized Conv/Linear layers
+                    )->dict: # {name: (scale, zero point, lo, hi)} of the layers whose output now goes straight onto that grid
+    "Requantize a quantized layer's output straight onto the activation grid it reaches through ReLU-like clamps only (that grid makes them redundant): one rounding, as the student does, not two; the clamps and the grid's own node leave `gm`"
+    qdq,res = torch.ops.sqakd_fastai.qdq,{}
+    for nd in list(gm.graph.nodes):
+        if nd.op != 'call_module' or nd.target not in names: continue
+        cur,clamps = nd,[]
+        while len(cur.users) == 1 and (b := _clamp_bounds(gm, nxt := next(iter(cur.users)))) is not None: cur = nxt; clamps.append((nxt, b))
+        if len(cur.users) != 1 or (q := next(iter(cur.users))).target not in (qdq, qdq.default) or q.kwargs: continue
+        grid = tuple(q.args[1:])
+        if not all(_clamp_redundant(b, *grid) for _,b in clamps): continue
+        q.replace_all_uses_with(nd)
+        for n_ in [q, *(c for c,_ in reversed(clamps))]: gm.graph.erase_node(n_)
+        res[nd.target] = grid
+    gm.graph.lint(); gm.recompile()
+    return res
+
 def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or `quantize_model`'s), not a loaded file
                   batches:list, # input batches (tuples of tensors): the ranges of the quantized layers' outputs
                  )->nn.Module: # a copy, in eval mode
-    "A copy of `model` that computes as its integer ONNX graph: codes in, int8 weights, BatchNorm folded, each quantized layer's output requantized to 8 bits"
+    "A copy of `model` that computes as its integer ONNX graph: codes in, int8 weights, BatchNorm folded, each quantized layer's output requantized to 8 bits or straight onto the next layer's grid"
     _define_int_ops()
     qls = {n: m for n,m in model.named_modules() if isinstance(m, QuantMixin)}
     if not qls: raise ValueError("integer export needs the quantized model (quantize_learner's or quantize_model's): this one has no quantized layer (a loaded .sqakd file has none)")
@@ -262,8 +294,11 @@ def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or 
     m = deepcopy(model).eval()
     set_modules(m, {n: nn.Sequential(nn.Identity() if q.act_quantizer is None else _ActCodes(*act_grid(q.act_quantizer, ins[n])[:4]), _plain_layer(q)) for n,q in qls.items()})
     try: m = fx_fuse(m) # each BatchNorm after a Conv folded into it
-    except Exception: warnings.warn("torch.fx cannot trace the model: its BatchNorm layers stay apart from the integer layers (slower)")
-    mods,ranges = dict(m.named_modules()),{f'{n}.1': [] for n in qls}
+    except Exception:
+        warnings.warn("torch.fx cannot trace the model: its BatchNorm layers stay apart from the integer layers (slower)")
+        grids = {}
+    else: grids = _onto_next_grids(m, {f'{n}.1' for n in qls})
+    mods,ranges = dict(m.named_modules()),{f'{n}.1': [] for n in qls if f'{n}.1' not in grids}
     hooks = [mods[n].register_forward_hook(lambda mod,i,o,n=n: ranges[n].append(o.detach().aminmax())) for n in ranges]
     with evaluating(m, hooks=hooks), torch.no_grad():
         for xb in batches: m(*xb)
@@ -272,4 +307,4 @@ def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or 
         lo,hi = min(0., *(float(a) for a,_ in r)),max(0., *(float(b) for _,b in r)) # uint8 over a range holding 0 (zero padding, ReLU)
         s = (hi - lo)/255 or 1.
         outs[n] = _IntLayer(mods[n], _ActCodes(s, round(-lo/s), 0, 255))
-    return set_modules(m, outs).eval()
+    return set_modules(m, outs | {n: _IntLayer(mods[n], _ActCodes(*g)) for n,g in grids.items()}).eval()

@@ -1,6 +1,7 @@
 """Inference cost of a deployed (exported, then loaded) W2A2 student against its full-precision model.
 
-ResNet-20 on Fashion-MNIST-sized inputs (1x28x28), CPU, eval mode, no gradient. Four models are timed side by side
+ResNet-20 (or, `--net`, a net of the model zoo: `tests/zoo.py`'s MobileNetV2, …) on one-channel inputs of
+Fashion-MNIST's size (1x28x28; `--size` for others), CPU, eval mode, no gradient. Four models are timed side by side
 in one run, interleaved call by call so that the machine's load drifts hit them alike: the FP32 model, the
 fake-quantized student as it trains (FP32 shadow weights, quantizers in the loop), and the student loaded from its
 `.sqakd` file with its weights decoded at every call (the default: packed codes in memory) or once at load
@@ -16,14 +17,16 @@ student (decoded per call, and with cached weights) also run through `torch.comp
 activation quantizers' arithmetic; compiled before timing, ~20 s each on 2 CPU cores). The models are untrained
 (random weights): file sizes of trained students are in the notebooks (`06_export`, `06a_onnx`).
 
-    python tests/bench_deploy.py [--reps 200] [--bits 2] [--method ewgs] [--threads N] [--compile]
+    python tests/bench_deploy.py [--reps 200] [--bits 2] [--method ewgs] [--threads N] [--compile] [--net mobilenet_v2 --size 32]
 """
-import time, statistics, tempfile, warnings
+import sys, time, statistics, tempfile, warnings
 warnings.filterwarnings('ignore')
 from pathlib import Path
 import torch, pandas as pd
 from fastcore.script import call_parse
 from sqakd_fastai.all import *
+sys.path.insert(0, str(Path(__file__).parent))
+import zoo
 
 def nbytes(m): return sum(t.numel()*t.element_size() for t in list(m.parameters()) + list(m.buffers()))
 
@@ -61,12 +64,15 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
          method:str='ewgs', # quantizer method
          threads:int=0, # torch threads (0: torch's default)
          compile:bool=False, # also time `torch.compile` of the FP32 model and of both loaded students
+         net:str='resnet20', # the net: 'resnet20' (the paper's), or any of `tests/zoo.py`'s NETS
+         size:int=28, # input height and width
         ):
     if threads: torch.set_num_threads(threads)
+    if net not in zoo.NETS: raise SystemExit(f"unknown net {net!r}: choose from {list(zoo.NETS)}")
     torch.manual_seed(0)
-    x = torch.randn(64, 1, 28, 28)
-    fp = resnet20(1, 10).eval()
-    fq = init_quantizers(quantize_model(resnet20(1, 10), bits, bits, method), x).eval()
+    x = torch.randn(64, 1, size, size)
+    fp = zoo.NETS[net]().eval()
+    fq = init_quantizers(quantize_model(zoo.NETS[net](), bits, bits, method), x).eval()
     fn = export_quantized(fq, Path(tempfile.mkdtemp())/'student.sqakd', x[:2])
     models = {'FP32': fp, f'W{bits}A{bits} fake-quantized (training form)': fq,
               f'W{bits}A{bits} loaded, decoded per call': load_quantized(fn),
@@ -103,6 +109,6 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
                                               **({'ratio_to_fp32_ort': round(med[k]/med['FP32 in ONNX Runtime'], 3)} if 'FP32 in ONNX Runtime' in med else {}),
                                               weights_bytes=wbytes[k]))
     df = pd.DataFrame(rows)
-    print(f"file {fn.stat().st_size:,} bytes" + (f", ONNX {fo.stat().st_size:,} bytes" if fo else '') + f"; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{net} at {size}x{size}: file {fn.stat().st_size:,} bytes" + (f", ONNX {fo.stat().st_size:,} bytes" if fo else '') + f"; torch {torch.__version__}, {torch.get_num_threads()} threads")
     with pd.option_context('display.width', 200): print(df.to_string(index=False))
     return df
