@@ -77,15 +77,16 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     chains = [c for c in depthwise_chains(learn.model, plan, gran) if c[2] not in (feature_layers or [])] if cfg.equalize else [] # SQuaT compares a feature layer's input with the teacher's: it keeps its scale
     # 2. equalize, swap the layers and calibrate the quantizers, undoing everything if that fails
     originals = {n: m for n,m in learn.model.named_modules() if n in plan}
-    state = {k: v.clone() for k,v in learn.model.state_dict().items()} if cfg.bn_reestimate or chains else {}
+    state = {k: v.clone() for k,v in learn.model.state_dict().items()} # BatchNorm statistics, equalized and DoReFa's weights change below
     try:
         equalize_depthwise(learn.model, batches, chains)
         samples = act_samples(learn.model, list(plan), batches) # the full-precision model's activations
         calibrate_quantizers(swap_layers(learn.model, plan, gran, method, **cfg.quantizer_kwargs), samples, cfg.calib)
+        dorefa_latents(learn.model) # DoReFa's and PACT's weights start where the teacher's are, not at their tanh
         if cfg.bn_reestimate: reestimate_bn(learn.model, batches, reference=teacher)
     except Exception:
         set_modules(learn.model, originals) # the full-precision layers back
-        if state: learn.model.load_state_dict(state) # the BatchNorm statistics and equalized parameters, as they were
+        learn.model.load_state_dict(state) # the BatchNorm statistics, equalized and DoReFa's weights, as they were
         raise
     # 3. a fresh optimizer with the quantizer group; the callbacks
     learn.splitter,learn.opt = QuantSplitter(learn.splitter),None
