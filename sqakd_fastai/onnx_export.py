@@ -19,6 +19,7 @@ from .quantizers import _layer_kwargs
 from .modules import evaluating, model_device
 from .hessian import first_inputs
 from .export import _plain_batch
+from .packing import pack_codes, _unpack
 
 # %% auto #0
 __all__ = ['INT_CALIB_BATCHES', 'INT8_EXACT_TOL', 'onnx_modules', 'onnx_bytes', 'export_onnx', 'onnx_session', 'act_grid',
@@ -219,7 +220,8 @@ def int8_weight(w:Tensor, # a weight (output channels first), as the student com
         step = float((u[1:] - u[:-1]).min())
         for s in (step, step/2):
             k = r/s
-            if float((k - k.round()).abs().max()) <= INT8_EXACT_TOL and float(k.round().abs().max()) <= 127: scale[i],exact[i] = s,True; break
+            top = float(k.round().abs().max())
+            if float((k - k.round()).abs().max()) <= INT8_EXACT_TOL and top <= 127: scale[i],exact[i] = s/(127//top),True; break # codes spread over int8: see below
     return (rows/scale[:,None]).round().clamp(-127, 127).to(torch.int8).view(w.shape),scale.float(),bool(exact.all())
 
 # %% ../nbs/06a_onnx.ipynb #2f25a1fa
@@ -229,16 +231,32 @@ class _ActCodes(nn.Module):
     def forward(self, x): return torch.ops.sqakd_fastai.qdq(x, self.scale, self.zero_point, self.lo, self.hi)
     def extra_repr(self): return f"scale={self.scale:.4g}, zero_point={self.zero_point}, codes {self.lo}..{self.hi}"
 
+def _int8_tables(codes:Tensor, # int8 weight codes, output channels first
+                 bits:int|None, # the quantizer's weight bits (None: full-precision weights)
+                )->tuple|None: # (indices of each weight in its channel's table, int8 table per channel), or None
+    "Each channel's int8 codes as a table of at most 2**`bits` values and indices into it, where `bits` < 8 and the codes fit"
+    if bits is None or bits >= 8: return None
+    rows = [r.unique(return_inverse=True) for r in codes.flatten(1)]
+    if any(len(u) > 2**bits for u,_ in rows): return None
+    table = torch.stack([torch.cat([u, u[-1:].expand(2**bits - len(u))]) for u,_ in rows])
+    return torch.stack([i for _,i in rows]).view(codes.shape),table
+
 class _IntLayer(nn.Module):
-    "A Conv/Linear with int8 weight codes, its output requantized to uint8: what ONNX Runtime fuses into QLinearConv/QLinearMatMul"
-    def __init__(self, layer:nn.Module, out:_ActCodes):
+    "A Conv/Linear with int8 weight codes (bit-packed at `bits` where they are narrower), its output requantized: what ONNX Runtime fuses into QLinearConv/QLinearMatMul"
+    def __init__(self, layer:nn.Module, out:_ActCodes, bits:int|None=None):
         super().__init__()
         codes,scale,_ = int8_weight(layer.weight)
-        self.register_buffer('codes', codes); self.register_buffer('scale', scale)
+        self.register_buffer('scale', scale)
+        self.shape,self.bits,tables = tuple(codes.shape),bits,_int8_tables(codes, bits)
+        if tables is None: self.register_buffer('codes', codes); self.table = None
+        else: self.register_buffer('packed', pack_codes(tables[0], bits)); self.register_buffer('table', tables[1])
         del layer.weight # the codes are the weight now
         self.layer,self.out = layer,out
+    def int8_codes(self)->Tensor:
+        "The int8 weight codes: unpacked and looked up in their channel's table where packed (ONNX Runtime does this once, when it loads the file)"
+        return self.codes if self.table is None else decode(_unpack(self.packed, self.bits, math.prod(self.shape)).view(self.shape), self.table)
     def forward(self, x):
-        w = torch.ops.sqakd_fastai.dq_weight(self.codes, self.scale)
+        w = torch.ops.sqakd_fastai.dq_weight(self.int8_codes(), self.scale)
         return self.out(F.linear(x, w, self.layer.bias) if isinstance(self.layer, nn.Linear) else self.layer._conv_forward(x, w, self.layer.bias))
 
 def _plain_layer(m:QuantMixin)->nn.Module:
@@ -306,5 +324,5 @@ def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or 
     for n,r in ranges.items():
         lo,hi = min(0., *(float(a) for a,_ in r)),max(0., *(float(b) for _,b in r)) # uint8 over a range holding 0 (zero padding, ReLU)
         s = (hi - lo)/255 or 1.
-        outs[n] = _IntLayer(mods[n], _ActCodes(s, round(-lo/s), 0, 255))
-    return set_modules(m, outs | {n: _IntLayer(mods[n], _ActCodes(*g)) for n,g in grids.items()}).eval()
+        outs[n] = _IntLayer(mods[n], _ActCodes(s, round(-lo/s), 0, 255), qls[n[:-2]].w_bits)
+    return set_modules(m, outs | {n: _IntLayer(mods[n], _ActCodes(*g), qls[n[:-2]].w_bits) for n,g in grids.items()}).eval()
