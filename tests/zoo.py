@@ -102,7 +102,8 @@ def agreement(learn, dl=None)->dict:
     from sqakd_fastai.evaluation import evaluate
     return evaluate(learn.model, learn.sqakd.teacher, dl or dls().valid)
 
-RMS_8BIT = 1/(255*12**0.5) # the RMS error of rounding to an 8-bit grid (255 steps over the range), as a share of the range
+def rms_share(bits:int)->float: return 1/((2**bits - 1)*12**0.5) # the RMS error of rounding to a grid of 2**bits levels over the range, as a share of the range
+RMS_8BIT = rms_share(8)
 
 @torch.no_grad()
 def noise_agreement(model:nn.Module, dl, rel:float=RMS_8BIT, seed:int=0)->float:
@@ -157,6 +158,13 @@ def measure(nets, widths, methods, epochs:int, teacher_epochs:int=3, seeds=(0,),
                 rows.append(row); print(pd.DataFrame([row]).to_string(index=False, header=len(rows) == 1, float_format='%.3f'), flush=True)
     return pd.DataFrame(rows)
 
+def noise_table(nets, widths, teacher_epochs:int=10):
+    "Per net, the teacher's agreement with itself under the noise of each width's rounding over every quantized layer's full input range (`noise_agreement`): how sensitive the net is, whatever the grid"
+    import pandas as pd
+    valid = dls().valid
+    rows = [dict(net=n, **{f'noise{b}': noise_agreement(teacher(n, teacher_epochs), valid, rms_share(b)) for b in widths}) for n in nets]
+    return pd.DataFrame(rows)
+
 def markdown(df)->str:
     "`df` as a markdown table, floats to 3 decimals (pandas' own needs the tabulate package)"
     cell = lambda v: f'{v:.3f}' if isinstance(v, float) else str(v)
@@ -174,6 +182,7 @@ def main(nets:str=' '.join(NETS), # zoo nets, space-separated
          teacher_epochs:int=3, # the teachers' one-cycle epochs on 10,000 labeled images (each count cached apart)
          seeds:str='0', # seeds of the students' calibration batches, space-separated: one row each
          kw:str='{}', # more `quantize_learner` arguments, as a Python dict literal, e.g. "{'bn_reestimate': False}"
+         noise_widths:str='', # instead of students: the teachers' agreement under each of these widths' rounding noise (`noise_table`), e.g. "8 6 5 4"
         ):
     "Measure the zoo: per net, width and method, the start and after-run agreement with the teacher"
     import ast
@@ -181,5 +190,6 @@ def main(nets:str=' '.join(NETS), # zoo nets, space-separated
     extra = ast.literal_eval(kw)
     bad = [n for n in nets.split() if n not in NETS]
     if bad: raise SystemExit(f"unknown nets {bad}: choose from {list(NETS)}")
+    if noise_widths: print(markdown(noise_table(nets.split(), [int(b) for b in noise_widths.split()], teacher_epochs))); return
     df = measure(nets.split(), [int(b) for b in widths.split()], methods.split(), epochs, teacher_epochs, [int(s) for s in seeds.split()], w_granularity=w_granularity, feature_weight=feature_weight, **extra)
     print('\n' + markdown(df))
