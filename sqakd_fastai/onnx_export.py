@@ -316,7 +316,9 @@ def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or 
         warnings.warn("torch.fx cannot trace the model: its BatchNorm layers stay apart from the integer layers (slower)")
         grids = {}
     else: grids = _onto_next_grids(m, {f'{n}.1' for n in qls})
-    mods,ranges = dict(m.named_modules()),{f'{n}.1': [] for n in qls if f'{n}.1' not in grids}
+    mods = dict(m.named_modules())
+    set_modules(m, {n: _IntLayer(mods[n], _ActCodes(*g), qls[n[:-2]].w_bits) for n,g in grids.items()}) # on their grids before the ranges below are measured: the clamps they replace are gone from the graph
+    ranges = {f'{n}.1': [] for n in qls if f'{n}.1' not in grids}
     hooks = [mods[n].register_forward_hook(lambda mod,i,o,n=n: ranges[n].append(o.detach().aminmax())) for n in ranges]
     with evaluating(m, hooks=hooks), torch.no_grad():
         for xb in batches: m(*xb)
@@ -325,4 +327,4 @@ def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or 
         lo,hi = min(0., *(float(a) for a,_ in r)),max(0., *(float(b) for _,b in r)) # uint8 over a range holding 0 (zero padding, ReLU)
         s = (hi - lo)/255 or 1.
         outs[n] = _IntLayer(mods[n], _ActCodes(s, round(-lo/s), 0, 255), qls[n[:-2]].w_bits)
-    return set_modules(m, outs | {n: _IntLayer(mods[n], _ActCodes(*g), qls[n[:-2]].w_bits) for n,g in grids.items()}).eval()
+    return set_modules(m, outs).eval()
