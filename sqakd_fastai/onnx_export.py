@@ -206,22 +206,33 @@ def act_grid(q:Quantizer, # an activation quantizer, initialised
     if lo + n > 255 or lo + r > 255: raise ValueError(f"{type(q).__name__}'s grid [{float(t[0]):.3g}, {float(t[-1]):.3g}] lies too far from 0 for uint8 codes of its step {s:.3g}")
     return s,lo + r,lo,lo + n,float(t[0]) + s*r
 
-INT8_EXACT_TOL = 1e-4 # of a step: a weight this close to a multiple of its grid's step is on it (float rounding of the trained grid)
+INT8_EXACT_TOL = 1e-4 # of a step: a weight this close to its int8 code times the scale is on it (float rounding of the trained grid)
+
+def _grid_form(u:Tensor, # the distinct values of one channel's weights, float64, ascending
+               step:float, # their grid's step
+              )->tuple: # (largest error in steps, scale, largest code), the error inf where no step/m fits int8
+    "The best way to write grid values `u` as int8 codes times `step`/m, m = 1…127: the m of the smallest largest error"
+    m = torch.arange(1, 128, dtype=u.dtype)
+    k = u[None]*m[:,None]/step
+    top,err = k.round().abs().amax(1),(k - k.round()).abs().amax(1)/m
+    err[top > 127] = math.inf
+    i = int(err.argmin()) # the smallest such m
+    return float(err[i]),step/float(m[i]),float(top[i])
 
 def int8_weight(w:Tensor, # a weight (output channels first), as the student computes with it
                )->tuple: # (int8 codes, float32 scale per output channel, whether every channel is exact)
-    "Codes and scales of `w` for DequantizeLinear: each channel on its grid's step (or half of it) where that is exact in int8, else on 255 levels symmetric about 0"
+    "Codes and scales of `w` for DequantizeLinear: each channel on a fraction of its grid's step where that is exact in int8, or errs less than 255 levels symmetric about 0 would"
     rows = w.detach().double().flatten(1)
     scale = rows.abs().amax(1).clamp_min(1e-30)/127
-    exact = torch.zeros(len(rows), dtype=torch.bool)
+    exact,fan_in = torch.zeros(len(rows), dtype=torch.bool),rows.shape[1]
     for i,r in enumerate(rows):
         u = r.unique()
         if not 2 <= len(u) <= 256: continue # a constant channel, or more values than any grid here has
         step = float((u[1:] - u[:-1]).min())
-        for s in (step, step/2):
-            k = r/s
-            top = float(k.round().abs().max())
-            if float((k - k.round()).abs().max()) <= INT8_EXACT_TOL and top <= 127: scale[i],exact[i] = s/(127//top),True; break # codes spread over int8: see below
+        err,s,top = _grid_form(u, step)
+        sym = float((u/scale[i] - (u/scale[i]).round()).abs().max()*scale[i])/step # the 255 levels' largest error, in steps
+        # one error on every weight of the channel adds up over its fan-in; independent ones by its square root
+        if err <= INT8_EXACT_TOL or err*fan_in <= sym*math.sqrt(fan_in/3): scale[i],exact[i] = s/(127//top),err <= INT8_EXACT_TOL # codes spread over int8: see below
     return (rows/scale[:,None]).round().clamp(-127, 127).to(torch.int8).view(w.shape),scale.float(),bool(exact.all())
 
 # %% ../nbs/06a_onnx.ipynb #2f25a1fa
