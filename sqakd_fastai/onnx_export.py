@@ -311,6 +311,17 @@ def _onto_next_grids(gm:nn.Module, # an fx GraphModule of the integer network be
     gm.graph.lint(); gm.recompile()
     return res
 
+def _saturating_grids(gm:nn.Module)->int:
+    "Move each grid below 8 bits that a ReLU-like clamp feeds (its lowest code unreachable under the clamp) to the top of uint8: QuantizeLinear's saturation at 255 is then its upper clip, and ONNX needs no Clip; returns how many moved"
+    qdq,n = torch.ops.sqakd_fastai.qdq,0
+    for nd in gm.graph.nodes:
+        if nd.op != 'call_function' or nd.target not in (qdq, qdq.default) or nd.kwargs: continue
+        x,s,zp,lo,hi = nd.args
+        if (lo, hi) == (0, 255) or (b := _clamp_bounds(gm, x)) is None or round(b[0]/s) + zp < lo: continue
+        nd.args,n = (x, s, zp + 255 - hi, 0, 255),n + 1 # the same values: codes and zero point move together
+    gm.recompile()
+    return n
+
 def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or `quantize_model`'s), not a loaded file
                   batches:list, # input batches (tuples of tensors): the ranges of the quantized layers' outputs
                  )->nn.Module: # a copy, in eval mode
@@ -326,7 +337,7 @@ def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or 
     except Exception:
         warnings.warn("torch.fx cannot trace the model: its BatchNorm layers stay apart from the integer layers (slower)")
         grids = {}
-    else: grids = _onto_next_grids(m, {f'{n}.1' for n in qls})
+    else: grids = _onto_next_grids(m, {f'{n}.1' for n in qls}); _saturating_grids(m)
     mods = dict(m.named_modules())
     set_modules(m, {n: _IntLayer(mods[n], _ActCodes(*g), qls[n[:-2]].w_bits) for n,g in grids.items()}) # on their grids before the ranges below are measured: the clamps they replace are gone from the graph
     ranges = {f'{n}.1': [] for n in qls if f'{n}.1' not in grids}
