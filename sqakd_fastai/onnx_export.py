@@ -169,10 +169,10 @@ def _define_int_ops():
     "Register, once per process, the two PyTorch operators the integer graph is written with (`sqakd_fastai::qdq`, `sqakd_fastai::dq_weight`)"
     if hasattr(torch.ops.sqakd_fastai, 'qdq'): return
     @torch.library.custom_op('sqakd_fastai::qdq', mutates_args=())
-    def qdq(x:Tensor, scale:float, zero_point:int, lo:int, hi:int)->Tensor:
-        "ONNX's QuantizeLinear to uint8, a Clip to the codes lo..hi, DequantizeLinear (both round half to even, as `torch.round`)"
-        return ((torch.round(x/scale) + zero_point).clamp(0, 255).clamp(lo, hi) - zero_point)*scale
-    qdq.register_fake(lambda x, scale, zero_point, lo, hi: torch.empty_like(x))
+    def qdq(x:Tensor, scale:float, zero_point:int, lo:int, hi:int, shift:float)->Tensor:
+        "ONNX's Sub of `shift` (where not 0), QuantizeLinear to uint8, a Clip to the codes lo..hi, DequantizeLinear (both round half to even, as `torch.round`)"
+        return ((torch.round((x - shift)/scale) + zero_point).clamp(0, 255).clamp(lo, hi) - zero_point)*scale
+    qdq.register_fake(lambda x, scale, zero_point, lo, hi, shift: torch.empty_like(x))
     @torch.library.custom_op('sqakd_fastai::dq_weight', mutates_args=())
     def dq_weight(q:Tensor, scale:Tensor)->Tensor:
         "ONNX's DequantizeLinear of int8 weight codes `q`, one scale per output channel (zero point 0)"
@@ -183,8 +183,9 @@ def _int_translations(onnx)->dict:
     "The ONNX form of the two operators, for `torch.onnx.export`'s `custom_translation_table`"
     from onnxscript import opset18 as op
     U8 = onnx.TensorProto.UINT8
-    def qdq(x, scale:float, zero_point:int, lo:int, hi:int):
+    def qdq(x, scale:float, zero_point:int, lo:int, hi:int, shift:float):
         s,z = op.Constant(value_float=scale),op.Cast(op.Constant(value_int=zero_point), to=U8)
+        if shift: x = op.Sub(x, op.Constant(value_float=shift))
         q = op.QuantizeLinear(x, s, z)
         if (lo, hi) != (0, 255): q = op.Clip(q, op.Cast(op.Constant(value_int=lo), to=U8), op.Cast(op.Constant(value_int=hi), to=U8))
         return op.DequantizeLinear(q, s, z)
@@ -237,10 +238,16 @@ def int8_weight(w:Tensor, # a weight (output channels first), as the student com
 
 # %% ../nbs/06a_onnx.ipynb #2f25a1fa
 class _ActCodes(nn.Module):
-    "An activation quantizer as the integer graph computes it: `qdq` on its grid"
-    def __init__(self, scale:float, zero_point:int, lo:int, hi:int): super().__init__(); store_attr()
-    def forward(self, x): return torch.ops.sqakd_fastai.qdq(x, self.scale, self.zero_point, self.lo, self.hi)
-    def extra_repr(self): return f"scale={self.scale:.4g}, zero_point={self.zero_point}, codes {self.lo}..{self.hi}"
+    "An activation quantizer as the integer graph computes it: `qdq` on its grid, which `shift` moved to hold 0 (its values are the student's less `shift`)"
+    def __init__(self, scale:float, zero_point:int, lo:int, hi:int, shift:float=0.): super().__init__(); store_attr()
+    def forward(self, x): return torch.ops.sqakd_fastai.qdq(x, self.scale, self.zero_point, self.lo, self.hi, self.shift)
+    def extra_repr(self): return f"scale={self.scale:.4g}, zero_point={self.zero_point}, codes {self.lo}..{self.hi}" + (f", shift={self.shift:.3g}" if self.shift else '')
+
+def _add_bias(layer:nn.Module, b:Tensor):
+    "Add `b` (one value per output channel) to the bias of Conv/Linear `layer`, which gets one if it has none"
+    if layer.bias is None: layer.bias = nn.Parameter(b.to(layer.weight))
+    else:
+        with torch.no_grad(): layer.bias += b.to(layer.bias)
 
 def _int8_tables(codes:Tensor, # int8 weight codes, output channels first
                  bits:int|None, # the quantizer's weight bits (None: full-precision weights)
@@ -295,7 +302,7 @@ def _clamp_redundant(bounds:tuple, scale:float, zero_point:int, lo:int, hi:int)-
 
 def _onto_next_grids(gm:nn.Module, # an fx GraphModule of the integer network before its outputs are requantized
                      names:set, # the module names of its quantized Conv/Linear layers
-                    )->dict: # {name: (scale, zero point, lo, hi)} of the layers whose output now goes straight onto that grid
+                    )->dict: # {name: (scale, zero point, lo, hi, shift)} of the layers whose output now goes straight onto that grid
     "Requantize a quantized layer's output straight onto the activation grid it reaches through ReLU-like clamps only (that grid makes them redundant): one rounding, as the student does, not two; the clamps and the grid's own node leave `gm`"
     qdq,res = torch.ops.sqakd_fastai.qdq,{}
     for nd in list(gm.graph.nodes):
@@ -303,8 +310,8 @@ def _onto_next_grids(gm:nn.Module, # an fx GraphModule of the integer network be
         cur,clamps = nd,[]
         while len(cur.users) == 1 and (b := _clamp_bounds(gm, nxt := next(iter(cur.users)))) is not None: cur = nxt; clamps.append((nxt, b))
         if len(cur.users) != 1 or (q := next(iter(cur.users))).target not in (qdq, qdq.default) or q.kwargs: continue
-        grid = tuple(q.args[1:])
-        if not all(_clamp_redundant(b, *grid) for _,b in clamps): continue
+        grid = tuple(q.args[1:]) # scale, zero point, lo, hi, shift
+        if not all(_clamp_redundant((b[0] - grid[4], b[1] - grid[4]), *grid[:4]) for _,b in clamps): continue
         q.replace_all_uses_with(nd)
         for n_ in [q, *(c for c,_ in reversed(clamps))]: gm.graph.erase_node(n_)
         res[nd.target] = grid
@@ -316,11 +323,23 @@ def _saturating_grids(gm:nn.Module)->int:
     qdq,n = torch.ops.sqakd_fastai.qdq,0
     for nd in gm.graph.nodes:
         if nd.op != 'call_function' or nd.target not in (qdq, qdq.default) or nd.kwargs: continue
-        x,s,zp,lo,hi = nd.args
-        if (lo, hi) == (0, 255) or (b := _clamp_bounds(gm, x)) is None or round(b[0]/s) + zp < lo: continue
-        nd.args,n = (x, s, zp + 255 - hi, 0, 255),n + 1 # the same values: codes and zero point move together
+        x,s,zp,lo,hi,shift = nd.args
+        if (lo, hi) == (0, 255) or (b := _clamp_bounds(gm, x)) is None or round((b[0] - shift)/s) + zp < lo: continue
+        nd.args,n = (x, s, zp + 255 - hi, 0, 255, shift),n + 1 # the same values: codes and zero point move together
     gm.recompile()
     return n
+
+def _out_features(layer:nn.Module)->int: return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+def _grid_and_layer(q:QuantMixin, # a quantized layer
+                    x:Tensor, # an input of it
+                   )->nn.Sequential: # (its input grid, or Identity; its full-precision layer)
+    "Quantized layer `q` as the integer graph starts it: its input grid, moved by `shift` to hold 0, and its full-precision layer, whose bias adds back what the shift took off its input (`shift` times each output channel's weights; exact but where zero padding meets the moved grid)"
+    p = _plain_layer(q)
+    if q.act_quantizer is None: return nn.Sequential(nn.Identity(), p)
+    g = act_grid(q.act_quantizer, x)
+    if g[4]: _add_bias(p, g[4]*p.weight.detach().flatten(1).sum(1))
+    return nn.Sequential(_ActCodes(*g), p)
 
 def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or `quantize_model`'s), not a loaded file
                   batches:list, # input batches (tuples of tensors): the ranges of the quantized layers' outputs
@@ -332,14 +351,15 @@ def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or 
     ins = {}
     with evaluating(model, hooks=[m.register_forward_pre_hook(lambda m,i,n=n: ins.setdefault(n, i[0])) for n,m in qls.items()]), torch.no_grad(): model(*batches[0])
     m = deepcopy(model).eval()
-    set_modules(m, {n: nn.Sequential(nn.Identity() if q.act_quantizer is None else _ActCodes(*act_grid(q.act_quantizer, ins[n])[:4]), _plain_layer(q)) for n,q in qls.items()})
+    set_modules(m, {n: _grid_and_layer(q, ins[n]) for n,q in qls.items()})
     try: m = fx_fuse(m) # each BatchNorm after a Conv folded into it
     except Exception:
         warnings.warn("torch.fx cannot trace the model: its BatchNorm layers stay apart from the integer layers (slower)")
         grids = {}
     else: grids = _onto_next_grids(m, {f'{n}.1' for n in qls}); _saturating_grids(m)
     mods = dict(m.named_modules())
-    set_modules(m, {n: _IntLayer(mods[n], _ActCodes(*g), qls[n[:-2]].w_bits) for n,g in grids.items()}) # on their grids before the ranges below are measured: the clamps they replace are gone from the graph
+    for n,g in grids.items(): _add_bias(mods[n], torch.full((_out_features(mods[n]),), -g[4])) # round(y - shift): the next layer's codes
+    set_modules(m, {n: _IntLayer(mods[n], _ActCodes(*g[:4]), qls[n[:-2]].w_bits) for n,g in grids.items()}) # on their grids before the ranges below are measured: the clamps they replace are gone from the graph
     ranges = {f'{n}.1': [] for n in qls if f'{n}.1' not in grids}
     hooks = [mods[n].register_forward_hook(lambda mod,i,o,n=n: ranges[n].append(o.detach().aminmax())) for n in ranges]
     with evaluating(m, hooks=hooks), torch.no_grad():
