@@ -22,8 +22,8 @@ from .export import _plain_batch
 from .packing import pack_codes, _unpack
 
 # %% auto #0
-__all__ = ['INT_CALIB_BATCHES', 'INT8_EXACT_TOL', 'onnx_modules', 'onnx_bytes', 'export_onnx', 'onnx_session', 'act_grid',
-           'int8_weight', 'integer_model']
+__all__ = ['INT_CALIB_BATCHES', 'INT8_EXACT_TOL', 'SHIFT_TOL', 'onnx_modules', 'onnx_bytes', 'export_onnx', 'onnx_session',
+           'act_grid', 'int8_weight', 'integer_model']
 
 # %% ../nbs/06a_onnx.ipynb #a803ccb1
 _FOLD_LIMIT = 16 # elements: constant subgraphs are folded up to this size only; the smallest packed weight of a net is far larger
@@ -331,6 +331,8 @@ def _saturating_grids(gm:nn.Module)->int:
 
 def _out_features(layer:nn.Module)->int: return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
 
+SHIFT_TOL = 1e-3 # of a step: a grid this close to holding 0 is taken as it (a ReLU's grid after training: ~1e-5), below the rounding of ONNX Runtime's int32 bias (up to half the input's times the weight's scale: ~1e-3 of the next step at 2 and 4 bits)
+
 def _grid_and_layer(q:QuantMixin, # a quantized layer
                     x:Tensor, # an input of it
                    )->nn.Sequential: # (its input grid, or Identity; its full-precision layer)
@@ -338,7 +340,8 @@ def _grid_and_layer(q:QuantMixin, # a quantized layer
     p = _plain_layer(q)
     if q.act_quantizer is None: return nn.Sequential(nn.Identity(), p)
     g = act_grid(q.act_quantizer, x)
-    if g[4]: _add_bias(p, g[4]*p.weight.detach().flatten(1).sum(1))
+    if abs(g[4]) <= SHIFT_TOL*g[0]: g = (*g[:4], 0.) # no Sub in the graph for it
+    else: _add_bias(p, g[4]*p.weight.detach().flatten(1).sum(1))
     return nn.Sequential(_ActCodes(*g), p)
 
 def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or `quantize_model`'s), not a loaded file
