@@ -329,8 +329,6 @@ def _saturating_grids(gm:nn.Module)->int:
     gm.recompile()
     return n
 
-def _out_features(layer:nn.Module)->int: return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
-
 SHIFT_TOL = 1e-3 # of a step: a grid this close to holding 0 is taken as it (a ReLU's grid after training: ~1e-5), below the rounding of ONNX Runtime's int32 bias (up to half the input's times the weight's scale: ~1e-3 of the next step at 2 and 4 bits)
 
 def _grid_and_layer(q:QuantMixin, # a quantized layer
@@ -361,7 +359,8 @@ def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or 
         grids = {}
     else: grids = _onto_next_grids(m, {f'{n}.1' for n in qls}); _saturating_grids(m)
     mods = dict(m.named_modules())
-    for n,g in grids.items(): _add_bias(mods[n], torch.full((_out_features(mods[n]),), -g[4])) # round(y - shift): the next layer's codes
+    for n,g in grids.items():
+        if g[4]: _add_bias(mods[n], torch.full(mods[n].weight.shape[:1], -g[4])) # round(y - shift): the next layer's codes
     set_modules(m, {n: _IntLayer(mods[n], _ActCodes(*g[:4]), qls[n[:-2]].w_bits) for n,g in grids.items()}) # on their grids before the ranges below are measured: the clamps they replace are gone from the graph
     ranges = {f'{n}.1': [] for n in qls if f'{n}.1' not in grids}
     hooks = [mods[n].register_forward_hook(lambda mod,i,o,n=n: ranges[n].append(o.detach().aminmax())) for n in ranges]
