@@ -25,6 +25,7 @@ from fastcore.script import call_parse
 from sqakd_fastai.all import *
 import sqakd_fastai.onnx_export as ox
 import zoo
+from int8_accuracy import ort_preds
 
 def _float_codes(w:torch.Tensor)->tuple:
     "`int8_weight`'s place in the twin: the weight itself as the 'codes', scale 1 (the student's float weights, BatchNorm folded)"
@@ -45,17 +46,13 @@ def nudged(model:nn.Module)->nn.Module:
             q.lower.copy_(lo); q.upper.copy_(lo + n*s)
     return m
 
-def _ort_top1(f:Path, x:torch.Tensor)->np.ndarray:
-    sess = onnx_session(f)
-    return np.concatenate([sess.run(None, {sess.get_inputs()[0].name: x[i:i+500].numpy()})[0].argmax(1) for i in range(0, len(x), 500)])
-
 def gap_row(learn, x:torch.Tensor, d:Path, name:str)->dict:
     "One row: the agreements of the integer model and its less integer variants with the student in `learn` on images `x`"
     m = learn.model.cpu().eval()
     calib = [tuple(t.cpu() for t in b) for b in first_inputs(learn.dls.train, ox.INT_CALIB_BATCHES)]
     ps = _top1(m, x)
     f = export_onnx(m, d/f'{name}.int8.onnx', x[:2], integer=True, calib=calib)
-    po = _ort_top1(f, x)
+    po = ort_preds(f, x)
     twin,mn = ox.integer_model(m, calib),nudged(m)
     with mock.patch.object(ox, 'int8_weight', _float_codes): fw,fn = ox.integer_model(m, calib),ox.integer_model(mn, calib)
     pf = _top1(fw, x)
