@@ -283,41 +283,53 @@ class EWGSQuantizer(IntervalQuantizer):
 
 # %% ../nbs/01_quantizers.ipynb #fcd567ce
 def _clip_grid(x, l, u, levels, signed):
-    "The grid of a clip at `a` (PACT, DoReFa activations): $[-a, a]$ signed, $[0, a]$ unsigned"
+    "The grid of a clip (PACT, DoReFa activations): $[-a, a]$ with $a = \\max(-l, u)$ signed, $[l, u]$ unsigned"
     a = torch.maximum(-l, u) if signed else u
-    lo = -a if signed else torch.zeros_like(a)
+    lo = -a if signed else l
     return iq_forward(x, lo, (a - lo).clamp_min(_EPS), levels)
 
-class PACTQuantizer(Quantizer):
+class _LowerEnd:
+    "The fixed lower end of an unsigned activation grid (PACT's and DoReFa's clips, LSQ's integer grid): the input's calibrated minimum, 0 after a ReLU"
+    def _register_lower(self): self.register_buffer('lower', torch.tensor(0.))
+    def _set_lower(self, l): _assign(self.lower, torch.zeros_like(l) if self.signed else l)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if 'lower' in self._buffers: state_dict.setdefault(prefix + 'lower', torch.zeros(())) # saved before the lower end existed: the grid then started at 0
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+class PACTQuantizer(_LowerEnd, Quantizer):
     "PACT activations: clip at a learned alpha, round with the straight-through gradient"
     method = 'pact'
     def __init__(self, bits:int=2, kind:str='act'):
         if kind != 'act': raise ValueError("PACT quantizes activations; its weights use `DoReFaQuantizer`")
         super().__init__(bits, kind)
         self.alpha = nn.Parameter(torch.tensor(1.))
+        self._register_lower()
 
-    def _set_range(self, l, u): _assign(self.alpha, torch.maximum(-l, u) if self.signed else u)
+    def _set_range(self, l, u): _assign(self.alpha, torch.maximum(-l, u) if self.signed else u); self._set_lower(l)
     def grid_values(self, x, l, u): return _clip_grid(x, l, u, self.levels, bool(self.signed))
+    def _ends(self, alpha):
+        "(lo, a): the grid's ends for the clip `alpha`, $[-a, a]$ signed or $[l, a]$"
+        a = alpha.abs().clamp_min(_EPS)
+        return (-a,a) if self.is_signed else (self.lower,torch.maximum(a, self.lower + _EPS))
 
     def code_values(self, x): # the forward scales by the detached alpha
-        a = self.alpha.detach().abs().clamp_min(_EPS)
-        lo = -a if self.is_signed else torch.zeros_like(a)
+        lo,a = self._ends(self.alpha.detach())
         return lo + (a - lo)*code_table(torch.arange(self.levels, device=a.device)/(self.levels - 1), 1.)
 
     def quantize(self, x):
-        a = self.alpha.abs().clamp_min(_EPS)
-        lo = -a if self.is_signed else torch.zeros_like(a)
+        lo,a = self._ends(self.alpha)
         y = torch.where(x >= a, a, torch.where(x <= lo, lo, x))  # gradient to alpha only where clipped
         ad,lod = a.detach(),lo.detach()
         return lod + (ad - lod)*round_levels((y - lod)/(ad - lod), self.levels)
 
 # %% ../nbs/01_quantizers.ipynb #d5e54602
-class LSQQuantizer(Quantizer):
+class LSQQuantizer(_LowerEnd, Quantizer):
     "LSQ: a learned step on an integer grid, gradient scaled by 1/sqrt(N·Qp)"
     method = 'lsq'
     def __init__(self, bits:int=2, kind:str='weight', granularity:str='tensor'):
         super().__init__(bits, kind, granularity)
         self.step = nn.Parameter(torch.tensor(1.))
+        if kind == 'act': self._register_lower()
 
     @property
     def grid(self):
@@ -331,12 +343,15 @@ class LSQQuantizer(Quantizer):
         s = a.mean(1) if (self.signed and self.bits == 1) else torch.minimum(2*a.mean(1)/math.sqrt(qp), a.amax(1)/qp)
         s = s.clamp_min(_EPS)
         return -qn*s,qp*s
-    def _set_range(self, l, u): _assign(self.step, (u/self.grid[1]).clamp_min(_EPS))
+    def _set_range(self, l, u):
+        _assign(self.step, ((u if self.signed else u - l)/self.grid[1]).clamp_min(_EPS))
+        if self.kind == 'act': self._set_lower(l)
     def grid_values(self, x, l, u):
         qn,qp = self.grid
+        if not self.signed: s = ((u - l)/qp).clamp_min(_EPS); return ((x - l)/s).clamp(0, qp).round()*s + l
         s = (u/qp).clamp_min(_EPS)
         v = (x/s).clamp(-qn, qp)
-        return (torch.where(v >= 0, 1., -1.) if self.signed and self.bits == 1 else v.round())*s
+        return (torch.where(v >= 0, 1., -1.) if self.bits == 1 else v.round())*s
 
     def scaled_step(self, x:Tensor)->Tensor:
         "The step the forward uses for input `x`: `step`, its gradient scaled by $1/\\sqrt{N Q_p}$ ($N$: the elements of `x` one step serves)"
@@ -348,31 +363,34 @@ class LSQQuantizer(Quantizer):
 
     def codes(self, x):
         qn,qp = self.grid
-        v = (x.detach()/self.scaled_step(x).detach()).clamp(-qn, qp)
+        x = x.detach() if self.is_signed else x.detach() - self.lower
+        v = (x/self.scaled_step(x).detach()).clamp(-qn, qp)
         return (v >= 0).to(v.dtype) if self._binary else v.round() + qn
     def code_values(self, x):
         qn,qp = self.grid
         k = torch.tensor([-1., 1.], device=x.device) if self._binary else torch.arange(qn + qp + 1, dtype=x.dtype, device=x.device) - qn
-        return code_table(k, self.scaled_step(x))
+        return code_table(k, self.scaled_step(x), 0. if self.is_signed else self.lower)
 
     def quantize(self, x):
         qn,qp = self.grid
         s = self.scaled_step(x)
+        if not self.is_signed: return RoundSTE.apply(((x - self.lower)/s).clamp(0, qp))*s + self.lower # from the fixed lower end
         v = (x/s).clamp(-qn, qp)
         if self._binary: q = torch.where(v >= 0, 1., -1.) + (v - v.detach()) # sign, with the STE gradient
         else: q = RoundSTE.apply(v)
         return q*s
 
 # %% ../nbs/01_quantizers.ipynb #b91eb61c
-class DoReFaQuantizer(Quantizer):
+class DoReFaQuantizer(_LowerEnd, Quantizer):
     "DoReFa: tanh-normalised weights; activations clipped to a range calibrated once; STE"
     method = 'dorefa'
     def __init__(self, bits:int=2, kind:str='weight', granularity:str='tensor'):
         super().__init__(bits, kind, granularity)
         self.register_buffer('clip', torch.tensor(1.))
+        if kind == 'act': self._register_lower()
 
     def _set_range(self, l, u):
-        if self.kind == 'act': _assign(self.clip, torch.maximum(-l, u) if self.signed else u)
+        if self.kind == 'act': _assign(self.clip, torch.maximum(-l, u) if self.signed else u); self._set_lower(l)
     def grid_values(self, x, l, u):
         if self.kind == 'weight': return super().grid_values(x, l, u) # weights: tanh-normalised, no range to choose
         return _clip_grid(x, l, u, self.levels, bool(self.signed))
@@ -394,7 +412,7 @@ class DoReFaQuantizer(Quantizer):
         t,m = self._tanh_norm(x)
         return ((t/m + 1)/2*(self.levels - 1)).round()                   # as `round_levels`
     def code_values(self, x):
-        if self.kind == 'act': return code_table(self._unit(self.is_signed), self.clip)
+        if self.kind == 'act': return code_table(self._unit(True), self.clip) if self.is_signed else code_table(self._unit(False), self.clip - self.lower, self.lower)
         if self.bits == 1: return code_table(torch.tensor([-1., 1.], device=x.device), x.abs().mean(self._reduce_dims(x)))
         return code_table(self._unit(True), self._tanh_norm(x)[1])
     def code_range(self, y):
@@ -410,7 +428,8 @@ class DoReFaQuantizer(Quantizer):
             return m*(2*round_levels((t/m + 1)/2, self.levels) - 1)
         c = self.clip
         if self.is_signed: return c*(2*round_levels(((x/c).clamp(-1, 1) + 1)/2, self.levels) - 1)
-        return c*round_levels((x/c).clamp(0, 1), self.levels)
+        lo = self.lower
+        return lo + (c - lo)*round_levels(((x - lo)/(c - lo)).clamp(0, 1), self.levels)
 
 # %% ../nbs/01_quantizers.ipynb #22e9f537
 QUANT_METHODS = ('ewgs', 'ste', 'pact', 'lsq', 'dorefa')
