@@ -188,6 +188,9 @@ def main(nets:str=' '.join(NETS), # zoo nets, space-separated
     import ast
     if threads: torch.set_num_threads(threads)
     extra = ast.literal_eval(kw)
+    if not isinstance(extra, dict): raise SystemExit(f"--kw must be a dict literal, got {kw!r}")
+    twice = sorted(set(extra) & {'w_granularity', 'feature_weight', 'method', 'bits'})
+    if twice: raise SystemExit(f"--kw gives {twice}, which have their own flags (--w_granularity, --feature_weight, --methods, --widths): use those")
     bad = [n for n in nets.split() if n not in NETS]
     if bad: raise SystemExit(f"unknown nets {bad}: choose from {list(NETS)}")
     if noise_widths: print(markdown(noise_table(nets.split(), [int(b) for b in noise_widths.split()], teacher_epochs))); return
