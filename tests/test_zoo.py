@@ -49,6 +49,21 @@ def test_defaults_on_a_zoo_net(name, data, tmp_path):
     assert (rep.w_bits.fillna(32) < 32).any()
     if name == 'vit': assert (rep.type == 'MultiheadAttention (full precision)').sum() == 4 # said, not hidden
 
+def test_every_method_keeps_the_hardswish_tail(data):
+    "MobileNetV3's Hardswish outputs dip to -0.375: every method's activation grid there starts at that minimum (unsigned), not at 0 nor symmetric about it (PACT, DoReFa and LSQ started at 0 before)"
+    import torch
+    from copy import deepcopy
+    from fastai.vision.all import Learner, CrossEntropyLossFlat, set_seed
+    from sqakd_fastai.all import quant_layers
+    from zoo import untrained
+    m0 = untrained('mobilenet_v3_small', data.train)
+    for method in ('ewgs', 'lsq', 'pact', 'dorefa'):
+        set_seed(0)
+        learn = Learner(data, deepcopy(m0), loss_func=CrossEntropyLossFlat()).quantize(8, method=method, n_calib=1)
+        qs = [l.act_quantizer for l in quant_layers(learn.model) if l.act_quantizer is not None]
+        lows = [float(q.code_values(torch.zeros(1))[0, 0]) for q in qs if not q.is_signed]
+        assert sum(-0.376 < v < 0 for v in lows) >= 5, (method, lows) # the Hardswish inputs' grids (MobileNetV3-small has 9 or more)
+
 def test_vision_learner_fine_tunes(data):
     "fine_tune: one frozen epoch (the body's weights train nothing, the δ update differentiates what trains), one unfrozen"
     from fastai.vision.all import vision_learner, resnet18, CrossEntropyLossFlat, set_seed
