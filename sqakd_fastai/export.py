@@ -104,7 +104,7 @@ DEPLOY_OPS = frozenset(f'aten::{o}' for o in '''
     add.Tensor add_.Tensor add.Scalar sub.Tensor sub_.Tensor sub.Scalar mul.Tensor mul_.Tensor mul.Scalar div.Tensor div_.Tensor div.Scalar
     neg.default abs.default reciprocal.default sqrt.default rsqrt.default exp.default log.default pow.Tensor_Scalar
     round.default round_.default floor.default ceil.default sign.default clamp.default clamp_.default clamp_min.default clamp_min_.default
-    clamp_max.default maximum.default minimum.default floor_divide.default remainder.Scalar remainder.Tensor where.self
+    clamp_max.default maximum.default floor_divide.default remainder.Scalar remainder.Tensor where.self
     ge.Tensor le.Tensor gt.Tensor lt.Tensor ge.Scalar le.Scalar gt.Scalar lt.Scalar eq.Scalar
     mean.dim mean.default sum.dim_IntList sum.default amax.default amin.default max.dim
     arange.default arange.start arange.start_step zeros_like.default ones_like.default full_like.default
