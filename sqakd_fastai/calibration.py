@@ -9,14 +9,14 @@ from torch import Tensor
 from fastcore.all import *
 from .quantizers import *
 from .quantizers import _EPS
-_all_ = ['CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'check_calib', 'minmax_range', 'percentile_range', 'mse_range', 'rule_range'] # lived here before `quantizers` held the rules
+_all_ = ['CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'check_calib', 'minmax_range', 'percentile_range', 'mse_range', 'rule_range', 'TANH_MAX'] # lived here before `quantizers` held them
 from .modules import evaluating
 from copy import deepcopy
 
 # %% auto #0
-__all__ = ['ACT_SAMPLE', 'EQ_MAX_SCALE', 'TANH_MAX', 'act_samples', 'calibrate_quantizers', 'bn_input_stats', 'reestimate_bn',
+__all__ = ['ACT_SAMPLE', 'EQ_MAX_SCALE', 'act_samples', 'calibrate_quantizers', 'bn_input_stats', 'reestimate_bn',
            'depthwise_chains', 'equalize_depthwise', 'dorefa_latents', 'CALIB_RULES', 'PERCENTILE', 'MSE_STEPS',
-           'check_calib', 'minmax_range', 'percentile_range', 'mse_range', 'rule_range']
+           'check_calib', 'minmax_range', 'percentile_range', 'mse_range', 'rule_range', 'TANH_MAX']
 
 # %% ../nbs/01b_calibration.ipynb #2f0e434e
 ACT_SAMPLE = 2**13 # values kept per layer and batch: the 1% resolution of 'mse' and the 99.99th percentile need thousands
@@ -172,13 +172,11 @@ def equalize_depthwise(model:nn.Module, # a full-precision model, rescaled in pl
     return ks
 
 # %% ../nbs/01b_calibration.ipynb #f05995c9
-TANH_MAX = 1 - 1e-3 # the largest |weight| a DoReFa latent reproduces: artanh(0.999) = 3.8, where tanh's slope is 2e-3 (a latent further out would barely train)
-
 @torch.no_grad()
-def dorefa_latents(model:nn.Module, # a model with quantized layers, its weights those the student should start from
+def dorefa_latents(model:nn.Module, # a model with quantized (and calibrated) layers, its weights those the student should start from
                   )->nn.Module: # the same model
-    "Replace the weight `w` of each layer whose weights DoReFa quantizes (PACT's too) by `artanh(w)`, so that the tanh DoReFa quantizes is `w` (clipped to ±`TANH_MAX`)"
+    "Replace the weight `w` of each layer whose weights DoReFa quantizes (PACT's too) by `artanh(w/gain)`, so that `gain·tanh` is `w` (clipped to ±`gain·TANH_MAX`)"
     for m in quant_layers(model):
         q = m.weight_quantizer
-        if isinstance(q, DoReFaQuantizer) and q.bits > 1: m.weight.copy_(torch.atanh(m.weight.clamp(-TANH_MAX, TANH_MAX)))
+        if isinstance(q, DoReFaQuantizer) and q.bits > 1: m.weight.copy_(torch.atanh((m.weight/q.gain).clamp(-TANH_MAX, TANH_MAX)))
     return model

@@ -11,11 +11,11 @@ from .checks import *
 from .modules import evaluating
 
 # %% auto #0
-__all__ = ['GRANULARITIES', 'QUANT_METHODS', 'QUANT_LAYERS', 'CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'check_bits', 'RoundSTE',
-           'round_levels', 'Quantizer', 'code_table', 'check_granularity', 'calib_range', 'iq_codes', 'IntervalQuant',
-           'iq_forward', 'iq_backward', 'CompiledKernel', 'IntervalQuantizer', 'EWGSQuantizer', 'PACTQuantizer',
-           'LSQQuantizer', 'DoReFaQuantizer', 'check_method', 'make_quantizer', 'decode', 'QuantMixin', 'QConv1d',
-           'QConv2d', 'QConv3d', 'QLinear', 'quant_layer', 'check_calib', 'minmax_range', 'percentile_range',
+__all__ = ['GRANULARITIES', 'TANH_MAX', 'QUANT_METHODS', 'QUANT_LAYERS', 'CALIB_RULES', 'PERCENTILE', 'MSE_STEPS', 'check_bits',
+           'RoundSTE', 'round_levels', 'Quantizer', 'code_table', 'check_granularity', 'calib_range', 'iq_codes',
+           'IntervalQuant', 'iq_forward', 'iq_backward', 'CompiledKernel', 'IntervalQuantizer', 'EWGSQuantizer',
+           'PACTQuantizer', 'LSQQuantizer', 'DoReFaQuantizer', 'check_method', 'make_quantizer', 'decode', 'QuantMixin',
+           'QConv1d', 'QConv2d', 'QConv3d', 'QLinear', 'quant_layer', 'check_calib', 'minmax_range', 'percentile_range',
            'mse_range', 'rule_range', 'quantizable_layers', 'quant_layers', 'quant_plan', 'quantize_model',
            'set_modules', 'swap_layers', 'granularity_plan', 'init_quantizers']
 
@@ -381,19 +381,28 @@ class LSQQuantizer(_LowerEnd, Quantizer):
         return q*s
 
 # %% ../nbs/01_quantizers.ipynb #b91eb61c
+TANH_MAX = 1 - 1e-3 # the largest |tanh| a DoReFa latent is started at: artanh(0.999) = 3.8, where tanh's slope is 2e-3 (a latent further out would barely train)
+
 class DoReFaQuantizer(_LowerEnd, Quantizer):
-    "DoReFa: tanh-normalised weights; activations clipped to a range calibrated once; STE"
+    "DoReFa: tanh-normalised weights times a calibrated gain; activations clipped to a range calibrated once; STE"
     method = 'dorefa'
     def __init__(self, bits:int=2, kind:str='weight', granularity:str='tensor'):
         super().__init__(bits, kind, granularity)
         self.register_buffer('clip', torch.tensor(1.))
         if kind == 'act': self._register_lower()
+        else: self.register_buffer('gain', torch.tensor(1.)) # the weights' grid spans ±gain·max|tanh w|: 1 is the paper's
 
+    def _init_range(self, x): # the paper's weights (gain 1): their grid spans the largest |tanh w|, whatever the rule
+        return super()._init_range(x) if self.kind == 'act' else (x.new_full(x.shape[:1], -TANH_MAX),x.new_full(x.shape[:1], TANH_MAX))
     def _set_range(self, l, u):
         if self.kind == 'act': _assign(self.clip, torch.maximum(-l, u) if self.signed else u); self._set_lower(l)
+        else: _assign(self.gain, torch.maximum(-l, u)/TANH_MAX) # a clip c: the latents start at artanh(w/gain), tanh's end at ±c
     def grid_values(self, x, l, u):
-        if self.kind == 'weight': return super().grid_values(x, l, u) # weights: tanh-normalised, no range to choose
+        if self.kind == 'weight': u = torch.maximum(-l, u).minimum(x.abs().amax(1, keepdim=True)); l = -u # the tanh's grid ends at the row's largest weight, or before
         return _clip_grid(x, l, u, self.levels, bool(self.signed))
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if 'gain' in self._buffers: state_dict.setdefault(prefix + 'gain', torch.ones(())) # saved before the gain existed: the paper's
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _reduce_dims(self, x): return tuple(range(1, x.dim())) if self.per_channel else tuple(range(x.dim()))
 
@@ -414,7 +423,7 @@ class DoReFaQuantizer(_LowerEnd, Quantizer):
     def code_values(self, x):
         if self.kind == 'act': return code_table(self._unit(True), self.clip) if self.is_signed else code_table(self._unit(False), self.clip - self.lower, self.lower)
         if self.bits == 1: return code_table(torch.tensor([-1., 1.], device=x.device), x.abs().mean(self._reduce_dims(x)))
-        return code_table(self._unit(True), self._tanh_norm(x)[1])
+        return code_table(self._unit(True), self.gain*self._tanh_norm(x)[1])
     def code_range(self, y):
         if self.kind == 'weight': raise NotImplementedError("DoReFa weights are tanh-normalised per tensor: they have no fixed code range")
         return super().code_range(y)
@@ -425,7 +434,7 @@ class DoReFaQuantizer(_LowerEnd, Quantizer):
                 s = x.abs().mean(self._reduce_dims(x), keepdim=True)
                 return s*(torch.where(x >= 0, 1., -1.) + (x - x.detach())) # sign, with the STE gradient
             t,m = self._tanh_norm(x)
-            return m*(2*round_levels((t/m + 1)/2, self.levels) - 1)
+            return self.gain*m*(2*round_levels((t/m + 1)/2, self.levels) - 1)
         c = self.clip
         if self.is_signed: return c*(2*round_levels(((x/c).clamp(-1, 1) + 1)/2, self.levels) - 1)
         lo = self.lower
@@ -584,7 +593,7 @@ def mse_range(x:Tensor, # rows of values, one range per row
     return (-u if signed else l0),u.clamp_min(_EPS) if signed else torch.maximum(u, l0 + _EPS)
 
 # %% ../nbs/01_quantizers.ipynb #777a32c5
-def _has_range(q): return not (isinstance(q, DoReFaQuantizer) and q.kind == 'weight') # DoReFa's weights are tanh-normalised
+def _has_range(q): return not (isinstance(q, DoReFaQuantizer) and q.kind == 'weight' and q.bits == 1) # DoReFa's 1-bit weights: sign and mean magnitude
 
 def rule_range(q:Quantizer, # the quantizer whose grid `'mse'` judges on (with its `signed` as it should be)
                r:Tensor, # rows of values (`q._rows(x)`)
