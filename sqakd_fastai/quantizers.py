@@ -45,6 +45,7 @@ def round_levels(x:Tensor, levels:int)->Tensor:
 class Quantizer(nn.Module):
     "Fake-quantizes a weight or activation tensor to `bits`; subclasses give the range and the gradient"
     method = None
+    late_buffers = {} # buffers added after a release: {name: the value that gives a state dict saved before it its old grid}
     def __init__(self,
                  bits:int=2, # bit width, 1..8 (levels = 2**bits)
                  kind:str='weight', # 'weight' or 'act'
@@ -130,6 +131,8 @@ class Quantizer(nn.Module):
         return self.quantize(x)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for n,v in self.late_buffers.items(): # (`load_state_dict` hands each module a copy of the user's dict)
+            if n in self._buffers: state_dict.setdefault(prefix + n, torch.tensor(v))
         if self.per_channel: # a fresh per-channel quantizer takes the loaded ranges' shape
             for n,p in list(self.named_parameters(recurse=False)) + list(self.named_buffers(recurse=False)):
                 t = state_dict.get(prefix + n)
@@ -292,9 +295,7 @@ class _LowerEnd:
     "The fixed lower end of an unsigned activation grid (PACT's and DoReFa's clips, LSQ's integer grid): the input's calibrated minimum, 0 after a ReLU"
     def _register_lower(self): self.register_buffer('lower', torch.tensor(0.))
     def _set_lower(self, l): _assign(self.lower, torch.zeros_like(l) if self.signed else l)
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        if 'lower' in self._buffers: state_dict.setdefault(prefix + 'lower', torch.zeros(())) # saved before the lower end existed: the grid then started at 0
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    late_buffers = {'lower': 0.} # saved before the lower end existed: the grid then started at 0
 
 class PACTQuantizer(_LowerEnd, Quantizer):
     "PACT activations: clip at a learned alpha, round with the straight-through gradient"
@@ -400,9 +401,7 @@ class DoReFaQuantizer(_LowerEnd, Quantizer):
     def grid_values(self, x, l, u):
         if self.kind == 'weight': u = torch.maximum(-l, u).minimum(x.abs().amax(1, keepdim=True)); l = -u # the tanh's grid ends at the row's largest weight, or before
         return _clip_grid(x, l, u, self.levels, bool(self.signed))
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        if 'gain' in self._buffers: state_dict.setdefault(prefix + 'gain', torch.ones(())) # saved before the gain existed: the paper's
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    late_buffers = _LowerEnd.late_buffers | {'gain': 1.} # saved before the gain existed: the paper's
 
     def _reduce_dims(self, x): return tuple(range(1, x.dim())) if self.per_channel else tuple(range(x.dim()))
 
