@@ -175,8 +175,8 @@ def equalize_depthwise(model:nn.Module, # a full-precision model, rescaled in pl
 @torch.no_grad()
 def dorefa_latents(model:nn.Module, # a model with quantized (and calibrated) layers, its weights those the student should start from
                   )->nn.Module: # the same model
-    "Replace the weight `w` of each layer whose weights DoReFa quantizes (PACT's too) by `artanh(w/gain)`, so that `gain·tanh` is `w` (clipped to ±`gain·TANH_MAX`)"
+    "Replace the weight `w` of each layer whose weights DoReFa quantizes (PACT's too) by its quantizer's `latents(w)`, so that `gain·tanh` is `w` (clipped at the calibrated clip)"
     for m in quant_layers(model):
         q = m.weight_quantizer
-        if isinstance(q, DoReFaQuantizer) and q.bits > 1: m.weight.copy_(torch.atanh((m.weight/q.gain).clamp(-TANH_MAX, TANH_MAX)))
+        if isinstance(q, DoReFaQuantizer) and q.bits > 1: m.weight.copy_(q.latents(m.weight))
     return model

@@ -382,7 +382,11 @@ class LSQQuantizer(_LowerEnd, Quantizer):
         return q*s
 
 # %% ../nbs/01_quantizers.ipynb #b91eb61c
-TANH_MAX = 1 - 1e-3 # the largest |tanh| a DoReFa latent is started at: artanh(0.999) = 3.8, where tanh's slope is 2e-3 (a latent further out would barely train)
+TANH_MAX = 1 - 1e-3 # the largest |tanh| a DoReFa latent is started at without a clip (the paper's): artanh(0.999) = 3.8, where tanh's slope is 2e-3 (a latent further out would barely train)
+
+def _tanh_gain(c:Tensor)->Tensor:
+    "DoReFa's weight gain for a clip `c`: c/tanh(c), so that latents started at artanh(w·tanh(c)/c) are ≈ w and end at c; 1 (the paper's) at c = 0, no clip"
+    return torch.where(c > 0, c/torch.tanh(c).clamp_min(_EPS), torch.ones_like(c))
 
 class DoReFaQuantizer(_LowerEnd, Quantizer):
     "DoReFa: tanh-normalised weights times a calibrated gain; activations clipped to a range calibrated once; STE"
@@ -391,17 +395,22 @@ class DoReFaQuantizer(_LowerEnd, Quantizer):
         super().__init__(bits, kind, granularity)
         self.register_buffer('clip', torch.tensor(1.))
         if kind == 'act': self._register_lower()
-        else: self.register_buffer('gain', torch.tensor(1.)) # the weights' grid spans ±gain·max|tanh w|: 1 is the paper's
+        else: self.clip.zero_(); self.register_buffer('gain', torch.tensor(1.)) # weights: the clip c (0: none, the paper's) and the gain c/tanh(c) their grid ±gain·max|tanh w| has
 
-    def _init_range(self, x): # the paper's weights (gain 1): their grid spans the largest |tanh w|, whatever the rule
-        return super()._init_range(x) if self.kind == 'act' else (x.new_full(x.shape[:1], -TANH_MAX),x.new_full(x.shape[:1], TANH_MAX))
+    def _init_range(self, x): # the paper's weights: no clip (c = 0, gain 1), their grid spans the largest |tanh w|, whatever the rule
+        return super()._init_range(x) if self.kind == 'act' else (x.new_zeros(x.shape[:1]),x.new_zeros(x.shape[:1]))
     def _set_range(self, l, u):
         if self.kind == 'act': _assign(self.clip, torch.maximum(-l, u) if self.signed else u); self._set_lower(l)
-        else: _assign(self.gain, torch.maximum(-l, u)/TANH_MAX) # a clip c: the latents start at artanh(w/gain), tanh's end at ±c
+        else: c = torch.maximum(-l, u); _assign(self.clip, c); _assign(self.gain, _tanh_gain(c))
     def grid_values(self, x, l, u):
         if self.kind == 'weight': u = torch.maximum(-l, u).minimum(x.abs().amax(1, keepdim=True)); l = -u # the tanh's grid ends at the row's largest weight, or before
         return _clip_grid(x, l, u, self.levels, bool(self.signed))
     late_buffers = _LowerEnd.late_buffers | {'gain': 1.} # saved before the gain existed: the paper's
+    def latents(self, w:Tensor)->Tensor:
+        "The weights' latents that start this quantizer at `w` (on its clip's grid): artanh(w/gain), those beyond the clip c at ±c"
+        if self.kind != 'weight' or self.bits == 1: raise ValueError("only DoReFa's weights above 1 bit have tanh latents")
+        b = torch.where(self.clip > 0, torch.tanh(self.clip), 1.).clamp_max(TANH_MAX) # |tanh| of the clip, or the paper's end (also past a clip of 3.8)
+        return torch.atanh(torch.minimum(torch.maximum(w/self.gain, -b), b))
 
     def _reduce_dims(self, x): return tuple(range(1, x.dim())) if self.per_channel else tuple(range(x.dim()))
 
