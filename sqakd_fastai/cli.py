@@ -228,6 +228,7 @@ def sqakd_train(
     w_granularity:str='tensor', # weight ranges: tensor, or channel (one per output channel)
     onnx:store_true=False, # also write each student as ONNX for ONNX Runtime (`pip install 'sqakd_fastai[onnx]'`)
     onnx_int8:store_true=False, # also write each student's integer graph (`.int8.onnx`) for ONNX Runtime's int8 kernels
+    integer:store_true=False, # train students that their integer graph computes exactly (`integer=True` of `quantize_learner`)
     workers:int=None, # DataLoader worker processes (default: fastai's; 0 under a launcher on the CPU)
     delta:str=None, # EWGS's δ: hessian (the default: label-free, from the distillation loss) or a number (0: the paper's code)
 ):
@@ -237,7 +238,7 @@ def sqakd_train(
         res = run_sqakd(bits, arch=arch, epochs=epochs, teacher_epochs=teacher_epochs, lr=lr, teacher_lr=teacher_lr, bs=bs, n_train=n_train,
                         n_valid=n_valid, data=data, unlabeled=unlabeled, teacher=teacher, out=out, size=size, seed=seed, device=device,
                         onnx=onnx, onnx_int8=onnx_int8, workers=workers, # the run; then the students' options, which make each one's `QuantConfig`
-                        w_bits=w_bits, a_bits=a_bits, method=method, feature_weight=feature_weight, calib=calib, w_granularity=w_granularity, delta=delta)
+                        w_bits=w_bits, a_bits=a_bits, method=method, feature_weight=feature_weight, calib=calib, w_granularity=w_granularity, delta=delta, integer=integer)
     except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as e:
         print(f"sqakd_train: error: {e}", file=sys.stderr); sys.exit(2)
     if res is None: return # a rank other than 0 of a multi-process run: rank 0 reports

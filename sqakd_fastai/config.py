@@ -54,6 +54,7 @@ class QuantConfig:
                  delta:float|str|None=None, # EWGS's gradient scale δ: 'hessian' (the label-free update of `HessianDelta`; None means it for 'ewgs'), or a number (0: the paper's released code)
                  delta_every:int=DELTA_EVERY, # with `delta='hessian'`: epochs between δ updates (see `HessianDelta`)
                  compiled:bool=False, # EWGS, STE: `torch.compile`d activation kernels
+                 integer:bool=False, # train what the integer ONNX graph computes (`integer_student`: grids int8 holds exactly, 8-bit sums where it requantizes)
                 ):
         store_attr()
         if check_bits(bits) is None: raise ValueError("bits must be in 1..8: a full-precision student needs no quantize_learner")
@@ -63,7 +64,7 @@ class QuantConfig:
         check_kd_args(T, kd_weight, ce_weight, feature_weight)
         check_delta(delta, method)
         if self.hessian and not self.distils: raise ValueError("delta='hessian' needs a distillation loss (kd_weight or feature_weight > 0): give δ as a number")
-        for k in ('skip_first_last', 'agreement', 'fuse_teacher', 'equalize', 'bn_reestimate', 'freeze_bn', 'dropout'): check_flag(getattr(self, k), k)
+        for k in ('skip_first_last', 'agreement', 'fuse_teacher', 'equalize', 'bn_reestimate', 'freeze_bn', 'dropout', 'integer'): check_flag(getattr(self, k), k)
         make_quantizer(method, 2, 'weight', **self.quantizer_kwargs) # the quantizer options: `compiled` for this method
         check_number(quant_lr_mult, 'quant_lr_mult', strict=True)
         check_calib(calib); check_granularity(w_granularity); check_int(n_calib, 'n_calib'); check_int(delta_every, 'delta_every')

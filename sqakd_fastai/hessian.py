@@ -67,7 +67,7 @@ def coded_quantize(q:IntervalQuantizer, # an interval (EWGS or STE) quantizer
                    shift:Tensor|None=None, # added to the codes (a finite difference's step)
                   )->tuple: # (output, codes in [0, 1], the rounding's offsets)
     "`q`'s output and its normalised codes as autograd expressions: twice differentiable, straight-through at the rounding"
-    l = q.lower; w = (q.upper - l).clamp_min(_EPS); n = q.levels - 1
+    l,u = q.bounds(); w = (u - l).clamp_min(_EPS); n = q.levels - 1
     v = ((x - l)/w).clamp(0, 1)
     r = ((v*n).round()/n - v).detach() if rounding is None else rounding
     c = v + r if shift is None else v + r + shift

@@ -18,6 +18,7 @@ _all_ = ['STUDENT_LR', 'quantizer_params', 'QuantSplitter', 'QuantizerLR', 'batc
 from .modules import model_device, evaluating
 from .checks import *
 from .config import *
+from .onnx_export import integer_student, IntegerBiases
 _all_ = ['check_delta'] # lived here before `config`
 
 # %% auto #0
@@ -84,6 +85,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
         calibrate_quantizers(swap_layers(learn.model, plan, gran, method, **cfg.quantizer_kwargs), samples, cfg.calib)
         dorefa_latents(learn.model) # DoReFa's and PACT's weights start where the teacher's are, not at their tanh
         if cfg.bn_reestimate: reestimate_bn(learn.model, batches, reference=teacher)
+        if cfg.integer: integer_student(learn.model, batches)
     except Exception:
         set_modules(learn.model, originals) # the full-precision layers back
         learn.model.load_state_dict(state) # the BatchNorm statistics, equalized and DoReFa's weights, as they were
@@ -94,6 +96,7 @@ def quantize_learner(learn:Learner, # a fastai `Learner` holding a (trained) ful
     if cfg.freeze_bn: learn.add_cb(FrozenBNStats())
     if not cfg.dropout and dropouts(learn.model): learn.add_cb(NoDropout())
     if h_cb is not None: learn.add_cb(h_cb)
+    if cfg.integer: learn.add_cb(IntegerBiases())
     if cfg.agreement: learn.metrics = L(learn.metrics) + [TeacherAgreement()]
     if cfg.feature_weight: learn.metrics = L(learn.metrics) + [FeatureMSE()]
     return learn

@@ -8,6 +8,7 @@ import torch, torch.nn as nn
 from torch import Tensor
 from fastcore.all import *
 from fastai.learner import Learner
+from fastai.callback.core import Callback
 from .export import exported_program, _packed_input, _example
 from .extras import import_extra
 from copy import deepcopy
@@ -23,7 +24,8 @@ from .packing import pack_codes, _unpack
 
 # %% auto #0
 __all__ = ['INT_CALIB_BATCHES', 'INT8_EXACT_TOL', 'SHIFT_TOL', 'onnx_modules', 'onnx_bytes', 'export_onnx', 'onnx_session',
-           'act_grid', 'int8_weight', 'integer_model']
+           'act_grid', 'int8_weight', 'SumQuantizer', 'int32_bias_errors', 'integer_model', 'integer_student',
+           'snap_biases', 'IntegerBiases']
 
 # %% ../nbs/06a_onnx.ipynb #a803ccb1
 _FOLD_LIMIT = 16 # elements: constant subgraphs are folded up to this size only; the smallest packed weight of a net is far larger
@@ -214,11 +216,12 @@ def _grid_form(u:Tensor, # the distinct values of one channel's weights, float64
               )->tuple: # (largest error in steps, scale, largest code), the error inf where no step/m fits int8
     "The best way to write grid values `u` as int8 codes times `step`/m, m = 1…127: the m of the smallest largest error"
     m = torch.arange(1, 128, dtype=u.dtype)
-    k = u[None]*m[:,None]/step
-    top,err = k.round().abs().amax(1),(k - k.round()).abs().amax(1)/m
-    err[top > 127] = math.inf
+    kr = (u[None]*m[:,None]/step).round()
+    sm = (kr*u[None]).sum(1)/(kr*kr).sum(1).clamp_min(1) # each m's scale by least squares over all values, not `step`/m: one difference's float rounding, times 128 codes, is 1e-3 of a step at 8 bits
+    top,err = kr.abs().amax(1),(u[None] - kr*sm[:,None]).abs().amax(1)/step
+    err[(kr.amax(1) > 127) | (kr.amin(1) < -128)] = math.inf # int8: -128…127 (an 8-bit grid on 0: `IntervalQuantizer.bounds`)
     i = int(err.argmin()) # the smallest such m
-    return float(err[i]),step/float(m[i]),float(top[i])
+    return float(err[i]),float(sm[i]),float(top[i])
 
 def int8_weight(w:Tensor, # a weight (output channels first), as the student computes with it
                )->tuple: # (int8 codes, float32 scale per output channel, whether every channel is exact)
@@ -233,10 +236,21 @@ def int8_weight(w:Tensor, # a weight (output channels first), as the student com
         err,s,top = _grid_form(u, step)
         sym = float((u/scale[i] - (u/scale[i]).round()).abs().max()*scale[i])/step # the 255 levels' largest error, in steps
         # one error on every weight of the channel adds up over its fan-in; independent ones by its square root
-        if err <= INT8_EXACT_TOL or err*fan_in <= sym*math.sqrt(fan_in/3): scale[i],exact[i] = s/(127//top),err <= INT8_EXACT_TOL # codes spread over int8: see below
-    return (rows/scale[:,None]).round().clamp(-127, 127).to(torch.int8).view(w.shape),scale.float(),bool(exact.all())
+        if err <= INT8_EXACT_TOL or err*fan_in <= sym*math.sqrt(fan_in/3): scale[i],exact[i] = s/max(1, 127//top),err <= INT8_EXACT_TOL # codes spread over int8: see below
+    return (rows/scale[:,None]).round().clamp(-128, 127).to(torch.int8).view(w.shape),scale.float(),bool(exact.all())
 
 # %% ../nbs/06a_onnx.ipynb #2f25a1fa
+class SumQuantizer(nn.Module):
+    "A quantized layer's sum on the uint8 grid (`scale`, `zero_point`) the integer graph requantizes it to, in training: `qdq`'s forward, the straight-through gradient inside the grid and none outside"
+    def __init__(self, scale:float, zero_point:int):
+        super().__init__()
+        self.register_buffer('scale', torch.tensor(float(scale))); self.register_buffer('zero_point', torch.tensor(float(zero_point)))
+    def forward(self, x):
+        s,z = self.scale,self.zero_point
+        v = (x/s + z).clamp(0, 255) # the codes before rounding: the gradient's path (none outside the grid)
+        return (v + ((torch.round(x/s) + z).clamp(0, 255) - v).detach() - z)*s # the forward: `qdq`'s codes
+    def extra_repr(self): return f"scale={float(self.scale):.4g}, zero_point={int(self.zero_point)}"
+
 class _ActCodes(nn.Module):
     "An activation quantizer as the integer graph computes it: `qdq` on its grid, which `shift` moved to hold 0 (its values are the student's less `shift`)"
     def __init__(self, scale:float, zero_point:int, lo:int, hi:int, shift:float=0.): super().__init__(); store_attr()
@@ -342,16 +356,15 @@ def _grid_and_layer(q:QuantMixin, # a quantized layer
     else: _add_bias(p, g[4]*p.weight.detach().flatten(1).sum(1))
     return nn.Sequential(_ActCodes(*g), p)
 
-def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or `quantize_model`'s), not a loaded file
-                  batches:list, # input batches (tuples of tensors): the ranges of the quantized layers' outputs
-                 )->nn.Module: # a copy, in eval mode
-    "A copy of `model` that computes as its integer ONNX graph: codes in, int8 weights, BatchNorm folded, each quantized layer's output requantized to 8 bits or straight onto the next layer's grid"
+def _integer_layers(model:nn.Module, batches:list)->tuple:
+    "`integer_model` but the 8-bit outputs: (the network, its modules by name, {name: quantized layer}, {name of a layer in the network: (scale, zero point) of the 8-bit grid its output goes onto})"
     _define_int_ops()
     qls = {n: m for n,m in model.named_modules() if isinstance(m, QuantMixin)}
     if not qls: raise ValueError("integer export needs the quantized model (quantize_learner's or quantize_model's): this one has no quantized layer (a loaded .sqakd file has none)")
     ins = {}
     with evaluating(model, hooks=[m.register_forward_pre_hook(lambda m,i,n=n: ins.setdefault(n, i[0])) for n,m in qls.items()]), torch.no_grad(): model(*batches[0])
     m = deepcopy(model).eval()
+    set_modules(m, {n: _ActCodes(float(q.scale), int(q.zero_point), 0, 255) for n,q in m.named_modules() if isinstance(q, SumQuantizer)}) # the 8-bit grids of an `integer_student`
     set_modules(m, {n: _grid_and_layer(q, ins[n]) for n,q in qls.items()})
     try: m = fx_fuse(m) # each BatchNorm after a Conv folded into it
     except Exception:
@@ -366,9 +379,98 @@ def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or 
     hooks = [mods[n].register_forward_hook(lambda mod,i,o,n=n: ranges[n].append(o.detach().aminmax())) for n in ranges]
     with evaluating(m, hooks=hooks), torch.no_grad():
         for xb in batches: m(*xb)
-    outs = {}
+    sums = {}
     for n,r in ranges.items():
         lo,hi = min(0., *(float(a) for a,_ in r)),max(0., *(float(b) for _,b in r)) # uint8 over a range holding 0 (zero padding, ReLU)
         s = (hi - lo)/255 or 1.
-        outs[n] = _IntLayer(mods[n], _ActCodes(s, round(-lo/s), 0, 255), qls[n[:-2]].w_bits)
-    return set_modules(m, outs).eval()
+        sums[n] = s,round(-lo/s)
+    return m,mods,qls,sums
+
+def _input_scales(gm:nn.Module)->dict:
+    "{name of each integer convolution of `gm` (the integer network as an fx GraphModule): the scale of the grid it reads}"
+    qdq,mods,res = torch.ops.sqakd_fastai.qdq,dict(gm.named_modules()),{}
+    for nd in gm.graph.nodes:
+        if nd.op != 'call_module' or not isinstance(mods[nd.target], _IntLayer) or isinstance(mods[nd.target].layer, nn.Linear): continue
+        src = nd.args[0]
+        if src.op == 'call_function' and src.target in (qdq, qdq.default): res[nd.target] = src.args[1]
+        elif src.op == 'call_module' and isinstance(mods[src.target], _IntLayer): res[nd.target] = mods[src.target].out.scale
+    return res
+
+def int32_bias_errors(gm:nn.Module, # the integer network (`integer_model`'s, before its biases are rounded)
+                     )->dict: # {layer name: per output channel, float64}
+    "What ONNX Runtime's integer convolutions add to each float bias of `gm`: QLinearConv holds it in int32 at the input's scale times each channel's weight scale"
+    mods,res = dict(gm.named_modules()),{}
+    for n,s in _input_scales(gm).items():
+        b = mods[n].layer.bias
+        if b is None: continue
+        u,b = s*mods[n].scale.double(),b.detach().double()
+        res[n] = (b/u).round()*u - b
+    return res
+
+def integer_model(model:nn.Module, # a quantized model (`quantize_learner`'s or `quantize_model`'s), not a loaded file
+                  batches:list, # input batches (tuples of tensors): the ranges of the quantized layers' outputs
+                  int32_bias:bool=True, # round the convolutions' biases as ONNX Runtime's integer kernels do
+                 )->nn.Module: # a copy, in eval mode
+    "A copy of `model` that computes as its integer ONNX graph: codes in, int8 weights, BatchNorm folded, each quantized layer's output requantized to 8 bits or straight onto the next layer's grid"
+    m,mods,qls,sums = _integer_layers(model, batches)
+    m = set_modules(m, {n: _IntLayer(mods[n], _ActCodes(s, z, 0, 255), qls[n[:-2]].w_bits) for n,(s,z) in sums.items()}).eval()
+    if int32_bias and isinstance(m, torch.fx.GraphModule):
+        lays = dict(m.named_modules())
+        with torch.no_grad():
+            for n,e in int32_bias_errors(m).items(): lays[n].layer.bias += e.to(lays[n].layer.bias)
+    return m
+
+# %% ../nbs/06a_onnx.ipynb #intst002
+class _KeepQuantLayers(torch.fx.Tracer):
+    "torch.fx's tracer with each quantized layer kept whole (one node)"
+    def is_leaf_module(self, m, qualname): return isinstance(m, QuantMixin) or super().is_leaf_module(m, qualname)
+
+def integer_student(model:nn.Module, # a quantized, calibrated model (`quantize_learner` calls this with `integer=True`)
+                    batches:list, # input batches (tuples of tensors): the ranges of the 8-bit sums
+                   )->nn.Module: # the same model
+    "Make `model` train what its integer ONNX graph computes: interval grids where int8 holds them, and a `SumQuantizer` on each sum that graph requantizes to 8 bits"
+    try: g = _KeepQuantLayers().trace(model)
+    except Exception as e: raise ValueError(f"integer=True needs a model that torch.fx can trace, to find the sums that integer kernels requantize ({type(e).__name__}: {str(e)[:200]})") from None
+    for q in model.modules():
+        if isinstance(q, IntervalQuantizer): q.set_int_grid()
+    sums,mods,wrap = _integer_layers(model, batches)[3],dict(model.named_modules()),{}
+    for nd in g.nodes:
+        if nd.op != 'call_module' or f'{nd.target}.1' not in sums: continue
+        u = next(iter(nd.users)) if len(nd.users) == 1 else None
+        bn = u is not None and u.op == 'call_module' and isinstance(mods[u.target], nn.modules.batchnorm._BatchNorm) # folded into the layer in the graph
+        t = u.target if bn else nd.target
+        wrap[t] = nn.Sequential(mods[t], SumQuantizer(*sums[f'{nd.target}.1']))
+    return set_modules(model, wrap)
+
+def _bias_owner(g, mods:dict, name:str)->nn.Module|None:
+    "The module of the student whose bias is quantized layer `name`'s folded bias: the BatchNorm that only it feeds, else the layer itself if it has a bias"
+    nd = next(n for n in g.nodes if n.op == 'call_module' and n.target == name)
+    u = next(iter(nd.users)) if len(nd.users) == 1 else None
+    if u is not None and u.op == 'call_module' and isinstance(mods[u.target], nn.modules.batchnorm._BatchNorm) and mods[u.target].affine: return mods[u.target]
+    return mods[name] if mods[name].bias is not None else None
+
+@torch.no_grad()
+def snap_biases(model:nn.Module, # an `integer_student`, changed in place
+                batches:list, # input batches (tuples of tensors), as for `integer_model`
+               )->int: # how many layers' biases moved
+    "Move each quantized convolution's folded bias (its BatchNorm's shift, where one follows) onto the int32 grid that ONNX Runtime's integer kernels hold it on: by under half of the input's scale times the weight's, per channel"
+    model = getattr(model, 'module', model) # a DistributedDataParallel student: its module
+    errs = int32_bias_errors(integer_model(model, batches, int32_bias=False))
+    g,mods,n = _KeepQuantLayers().trace(model),dict(model.named_modules()),0
+    for name,e in errs.items():
+        o = _bias_owner(g, mods, name[:-2])
+        if o is None or not e.abs().max(): continue
+        b = o.bias
+        b += e.to(b); n += 1
+    return n
+
+class IntegerBiases(Callback):
+    "Keep an `integer_student`'s biases where ONNX Runtime's integer kernels hold them (`snap_biases`), before each validation and when fitting ends: the model validated and kept is the one the integer graph computes"
+    order = 90 # after the callbacks that change the model's mode or its BatchNorm statistics
+    def before_validate(self): self._snap()
+    def after_fit(self): self._snap()
+    def _snap(self):
+        m = self.learn.model
+        if not len(self.dls.train): return
+        snap_biases(m, to_device(first_inputs(self.dls.train, 1), model_device(m)))
+

@@ -257,17 +257,37 @@ class IntervalQuantizer(Quantizer):
         super().__init__(bits, kind, granularity)
         self.lower,self.upper = nn.Parameter(torch.tensor(-1.)),nn.Parameter(torch.tensor(1.))
         self.compiled = bool(compiled)
+        self.register_buffer('int_grid', torch.tensor(False)); self._int = False
+    late_buffers = Quantizer.late_buffers | {'int_grid': False} # saved before it existed: the learned interval as it is
 
     def _set_range(self, l, u): _assign(self.lower, l); _assign(self.upper, u)
     def grid_values(self, x, l, u): return iq_forward(x, l, (u - l).clamp_min(_EPS), self.levels)
 
-    def _scale(self): return (self.levels - 1)/(self.upper - self.lower).clamp_min(_EPS) # codes per unit, as `IntervalQuant`
-    def codes(self, x): return iq_codes(x.detach(), self.lower.detach(), self._scale().detach(), self.levels)
-    def code_values(self, x): return code_table(torch.arange(self.levels, device=self.lower.device, dtype=self.lower.dtype), 1/self._scale(), self.lower)
+    def set_int_grid(self, on:bool=True):
+        "Hold the grid where int8 kernels hold it exactly (`bounds`), or (`on=False`) where it is learned"
+        self.int_grid.fill_(bool(on)); self._int = None
+        return self
+    def bounds(self)->tuple:
+        "(lower, upper) as the grid uses them: the learned interval; with `int_grid` moved, straight-through, so that integer kernels hold it exactly: an activation grid onto 0 (its lower end a whole number of steps from it, as TensorFlow's fake quantization nudges it), a weight grid symmetric about 0 (int8 codes at half its step) below 8 bits, at 8 bits on -128…127 steps"
+        if self._int is None: self._int = bool(self.int_grid) # read once after it can change: the forward branches on no tensor (`torch.export`)
+        l,u = self.lower,self.upper
+        if not self._int: return l,u
+        s = (u - l).clamp_min(_EPS)/(self.levels - 1)
+        if self.kind == 'act': d = torch.round(l/s)*s - l
+        elif self.bits < 8: d = -(l + u)/2
+        else: d = -128*s - l # 8 bits: 256 levels, -128…127 steps (int8 itself; symmetric, they would need ±255 half steps)
+        return l + d.detach(),u + d.detach()
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._int = None
+
+    def _scale(self): l,u = self.bounds(); return (self.levels - 1)/(u - l).clamp_min(_EPS) # codes per unit, as `IntervalQuant`
+    def codes(self, x): return iq_codes(x.detach(), self.bounds()[0].detach(), self._scale().detach(), self.levels)
+    def code_values(self, x): return code_table(torch.arange(self.levels, device=self.lower.device, dtype=self.lower.dtype), 1/self._scale(), self.bounds()[0])
 
     _delta = 0. # STE is EWGS with δ = 0; `EWGSQuantizer` keeps its own
     coder = None # while set, a function that quantizes in `quantize`'s stead: the δ update's twice-differentiable pass (`hessian.coded_quantizers`)
-    def _apply_q(self, x, delta): return IntervalQuant.apply(x, self.lower, self.upper, self.levels, delta, self.compiled and self.kind == 'act')
+    def _apply_q(self, x, delta): return IntervalQuant.apply(x, *self.bounds(), self.levels, delta, self.compiled and self.kind == 'act')
     def quantize(self, x): return self._apply_q(x, self._delta) if self.coder is None else self.coder(x)
 
 class EWGSQuantizer(IntervalQuantizer):
