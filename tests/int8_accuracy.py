@@ -6,8 +6,10 @@ Fashion-MNIST (Debian's copy), the paper's ResNet-20: the FP32 teacher trained w
 from it label-free with the library's defaults, as `sqakd_train` does (here with fewer images and epochs). The
 integer graph and the PTQ model are calibrated on the same first training batches (`INT_CALIB_BATCHES`). Prints the
 accuracy on the test images, each ONNX model's top-1 agreement with the model it comes from, and file bytes.
+`--integer` trains each student with `integer=True` (the student that its integer graph computes) as well, beside
+the default one, from the same teacher.
 
-    python tests/int8_accuracy.py [--n_train 10000] [--epochs 2] [--bits 8,4,2] [--n_valid 10000]
+    python tests/int8_accuracy.py [--n_train 10000] [--epochs 2] [--bits 8,4,2] [--n_valid 10000] [--integer]
 """
 import sys, tempfile, warnings
 from pathlib import Path
@@ -36,6 +38,7 @@ def main(n_train:int=10_000, # training images (teacher and students)
          bits:str='8,4,2', # the students' widths (WbAb)
          n_valid:int=10_000, # test images the accuracies are measured on
          seed:int=42, # random seed
+         integer:bool=False, # also train each student with `integer=True`
         ):
     set_seed(seed)
     dls = fashion_mnist_dls(bs=128, n_train=n_train, n_valid=n_valid, seed=seed)
@@ -53,15 +56,18 @@ def main(n_train:int=10_000, # training images (teacher and students)
         fptq = ort_ptq(ff, [b[0].cpu() for b in calib], pb)
         pq = ort_preds(fptq, x)
         rows.append(dict(model=f"FP32 teacher → ONNX Runtime W{pb}A{pb} PTQ (quantize_static)", accuracy=(pq == y).mean(), agreement=(pq == pt).mean(), of='teacher', file_bytes=fptq.stat().st_size))
-    for b in [int(v) for v in bits.split(',')]:
-        sl = Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat()).quantize(b)
+    for b,integ in [(int(v), i) for v in bits.split(',') for i in ((False, True) if integer else (False,))]:
+        set_seed(seed)
+        sl = Learner(dls, deepcopy(teacher), loss_func=CrossEntropyLossFlat()).quantize(b, integer=integ)
         with sl.no_bar(), sl.no_logging(): sl.fit_one_cycle(epochs, student_lr(b))
-        fi = export_onnx(sl, d/f'student_w{b}.int8.onnx', integer=True)
-        fq = export_quantized(sl, d/f'student_w{b}.sqakd')
+        tag = f'W{b}A{b} SQAKD student' + (', integer=True' if integ else '')
+        fi = export_onnx(sl, d/f'student_w{b}{"i" if integ else ""}.int8.onnx', integer=True)
+        fq = export_quantized(sl, d/f'student_w{b}{"i" if integ else ""}.sqakd')
         with torch.no_grad(): ps = sl.model.cpu().eval()(x).argmax(1).numpy()
         pi = ort_preds(fi, x)
-        rows += [dict(model=f'W{b}A{b} SQAKD student, fake-quantized (PyTorch)', accuracy=(ps == y).mean(), agreement=(ps == pt).mean(), of='teacher', file_bytes=fq.stat().st_size),
-                 dict(model=f'W{b}A{b} SQAKD student, integer ONNX (ONNX Runtime)', accuracy=(pi == y).mean(), agreement=(pi == ps).mean(), of='student', file_bytes=fi.stat().st_size)]
+        rows += [dict(model=f'{tag}, fake-quantized (PyTorch)', accuracy=(ps == y).mean(), agreement=(ps == pt).mean(), of='teacher', file_bytes=fq.stat().st_size),
+                 dict(model=f'{tag}, integer ONNX (ONNX Runtime)', accuracy=(pi == y).mean(), agreement=(pi == ps).mean(), of='student', file_bytes=fi.stat().st_size)]
+        print(rows[-2:], flush=True)
     df = pd.DataFrame(rows)
     print(f"ResNet-20, Fashion-MNIST: {n_train} training images, {epochs} epochs each, {len(x)} test images; torch {torch.__version__}")
     with pd.option_context('display.width', 200, 'display.precision', 4): print(df.to_string(index=False))

@@ -1,5 +1,7 @@
 """Where the integer ONNX graph's predictions part from the fake-quantized student's, and why. Top-1 agreement with
-the student of: ONNX Runtime's integer model (`onnx_runtime`); its PyTorch twin (`integer_model`, `twin`); the twin
+the student of: ONNX Runtime's integer model (`onnx_runtime`), and of it with the student computed in float64
+(`onnx_runtime_vs_float64`: integer kernels sum exactly); its PyTorch twin (`integer_model`, `twin`, which rounds the
+convolutions' biases to int32 as ONNX Runtime does); the twin with float biases (`float_biases`); that twin
 with the student's own float weights in place of the int8 codes, BatchNorm folded (`float_weights`); that twin with
 the 8-bit requantized sums (those a residual addition or a SiLU reads) also left in float (`and_float_sums`); the same
 for a copy of the student whose EWGS/STE activation grids are moved to hold 0 (a whole number of steps below it, as
@@ -12,7 +14,9 @@ Zoo teachers (`tests/zoo.py`, trained `--teacher_epochs` epochs with labels, cac
 defaults and distilled `--epochs` label-free epochs at `student_lr`, the integer graph calibrated on the first
 training batches as `export_onnx` does for a Learner; `--n_valid` test images.
 
-    python tests/int8_gap.py [--nets "resnet20 mobilenet_v2"] [--widths "8 4 2"] [--epochs 1] [--threads 2]
+`--integer` trains `integer=True` students instead (the student that its integer graph computes).
+
+    python tests/int8_gap.py [--nets "resnet20 mobilenet_v2"] [--widths "8 4 2"] [--epochs 1] [--threads 2] [--integer]
 """
 import sys, tempfile, warnings
 from pathlib import Path
@@ -53,14 +57,15 @@ def gap_row(learn, x:torch.Tensor, d:Path, name:str)->dict:
     ps = _top1(m, x)
     f = export_onnx(m, d/f'{name}.int8.onnx', x[:2], integer=True, calib=calib)
     po = ort_preds(f, x)
-    twin,mn = ox.integer_model(m, calib),nudged(m)
-    with mock.patch.object(ox, 'int8_weight', _float_codes): fw,fn = ox.integer_model(m, calib),ox.integer_model(mn, calib)
+    twin,fb,mn = ox.integer_model(m, calib),ox.integer_model(m, calib, int32_bias=False),nudged(m)
+    with mock.patch.object(ox, 'int8_weight', _float_codes): fw,fn = ox.integer_model(m, calib, int32_bias=False),ox.integer_model(mn, calib, int32_bias=False)
     pf = _top1(fw, x)
     for l in [*fw.modules(), *fn.modules()]:
         if isinstance(l, ox._IntLayer) and (l.out.lo, l.out.hi) == (0, 255): l.out = nn.Identity() # the 8-bit requantized sums
     agree = lambda p,ref=ps: round(float((p == ref).mean()), 4)
-    return dict(onnx_runtime=agree(po), twin=agree(_top1(twin, x)), float_weights=agree(pf), and_float_sums=agree(_top1(fw, x)),
-                and_zero_on_grids=agree(_top1(fn, x), _top1(mn, x)), student_float64=agree(_top1(deepcopy(m).double(), x.double())))
+    p64 = _top1(deepcopy(m).double(), x.double())
+    return dict(onnx_runtime=agree(po), onnx_runtime_vs_float64=agree(po, p64), twin=agree(_top1(twin, x)), float_biases=agree(_top1(fb, x)), float_weights=agree(pf), and_float_sums=agree(_top1(fw, x)),
+                and_zero_on_grids=agree(_top1(fn, x), _top1(mn, x)), student_float64=agree(p64))
 
 @call_parse
 def main(nets:str='resnet20 mobilenet_v2', # names of `zoo.NETS`, space-separated
@@ -69,16 +74,17 @@ def main(nets:str='resnet20 mobilenet_v2', # names of `zoo.NETS`, space-separate
          teacher_epochs:int=10, # the zoo teachers' epochs (cached)
          n_valid:int=2_000, # test images
          threads:int=2, # torch threads
+         integer:bool=False, # train `integer=True` students
         ):
     torch.set_num_threads(threads)
     x = torch.cat([b[0].as_subclass(torch.Tensor).cpu() for b in zoo.dls(n_valid=n_valid).valid])
     d,rows = Path(tempfile.mkdtemp()),[]
     for name in nets.split():
         for b in [int(v) for v in widths.split()]:
-            learn = zoo.student(name, b, teacher_epochs=teacher_epochs)
+            learn = zoo.student(name, b, teacher_epochs=teacher_epochs, integer=integer)
             if epochs:
                 with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, student_lr(b))
-            rows.append(dict(net=name, bits=b, **gap_row(learn, x, d, f'{name}_w{b}')))
+            rows.append(dict(net=name, bits=b, integer=integer, **gap_row(learn, x, d, f'{name}_w{b}')))
             print(rows[-1], flush=True)
     print(f"top-1 agreement with the fake-quantized student, {len(x)} test images; students: {epochs} label-free epoch(s); torch {torch.__version__}")
     with pd.option_context('display.width', 200, 'display.precision', 4): print(pd.DataFrame(rows).to_string(index=False))
