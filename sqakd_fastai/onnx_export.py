@@ -425,6 +425,11 @@ class _KeepQuantLayers(torch.fx.Tracer):
     "torch.fx's tracer with each quantized layer kept whole (one node)"
     def is_leaf_module(self, m, qualname): return isinstance(m, QuantMixin) or super().is_leaf_module(m, qualname)
 
+def _bn_after(nd, mods:dict)->str|None:
+    "The name of the BatchNorm that fx node `nd` (a layer) alone feeds, which the integer graph folds into it; else None"
+    u = next(iter(nd.users)) if len(nd.users) == 1 else None
+    return u.target if u is not None and u.op == 'call_module' and isinstance(mods[u.target], nn.modules.batchnorm._BatchNorm) else None
+
 def integer_student(model:nn.Module, # a quantized, calibrated model (`quantize_learner` calls this with `integer=True`)
                     batches:list, # input batches (tuples of tensors): the ranges of the 8-bit sums
                    )->nn.Module: # the same model
@@ -436,17 +441,14 @@ def integer_student(model:nn.Module, # a quantized, calibrated model (`quantize_
     sums,mods,wrap = _integer_layers(model, batches)[3],dict(model.named_modules()),{}
     for nd in g.nodes:
         if nd.op != 'call_module' or f'{nd.target}.1' not in sums: continue
-        u = next(iter(nd.users)) if len(nd.users) == 1 else None
-        bn = u is not None and u.op == 'call_module' and isinstance(mods[u.target], nn.modules.batchnorm._BatchNorm) # folded into the layer in the graph
-        t = u.target if bn else nd.target
+        t = _bn_after(nd, mods) or nd.target # after the BatchNorm folded into the layer in the graph
         wrap[t] = nn.Sequential(mods[t], SumQuantizer(*sums[f'{nd.target}.1']))
     return set_modules(model, wrap)
 
 def _bias_owner(g, mods:dict, name:str)->nn.Module|None:
     "The module of the student whose bias is quantized layer `name`'s folded bias: the BatchNorm that only it feeds, else the layer itself if it has a bias"
-    nd = next(n for n in g.nodes if n.op == 'call_module' and n.target == name)
-    u = next(iter(nd.users)) if len(nd.users) == 1 else None
-    if u is not None and u.op == 'call_module' and isinstance(mods[u.target], nn.modules.batchnorm._BatchNorm) and mods[u.target].affine: return mods[u.target]
+    bn = _bn_after(next(n for n in g.nodes if n.op == 'call_module' and n.target == name), mods)
+    if bn is not None and mods[bn].affine: return mods[bn]
     return mods[name] if mods[name].bias is not None else None
 
 @torch.no_grad()
@@ -454,7 +456,7 @@ def snap_biases(model:nn.Module, # an `integer_student`, changed in place
                 batches:list, # input batches (tuples of tensors), as for `integer_model`
                )->int: # how many layers' biases moved
     "Move each quantized convolution's folded bias (its BatchNorm's shift, where one follows) onto the int32 grid that ONNX Runtime's integer kernels hold it on: by under half of the input's scale times the weight's, per channel"
-    model = getattr(model, 'module', model) # a DistributedDataParallel student: its module
+    if isinstance(model, nn.parallel.DistributedDataParallel): model = model.module
     errs = int32_bias_errors(integer_model(model, batches, int32_bias=False))
     g,mods,n = _KeepQuantLayers().trace(model),dict(model.named_modules()),0
     for name,e in errs.items():
