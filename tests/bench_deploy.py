@@ -66,6 +66,7 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
          compile:bool=False, # also time `torch.compile` of the FP32 model and of both loaded students
          net:str='resnet20', # the net: 'resnet20' (the paper's), or any of `tests/zoo.py`'s NETS
          size:int=28, # input height and width
+         integer:bool=False, # the student as `integer=True` makes it (`integer_student`: the one its integer graph computes)
         ):
     if threads: torch.set_num_threads(threads)
     if net not in zoo.NETS: raise SystemExit(f"unknown net {net!r}: choose from {list(zoo.NETS)}")
@@ -73,6 +74,7 @@ def main(reps:int=200, # timed calls of each model at each batch size (after 5 w
     x = torch.randn(64, 1, size, size)
     fp = zoo.NETS[net]().eval()
     fq = init_quantizers(quantize_model(zoo.NETS[net](), bits, bits, method), x).eval()
+    if integer: integer_student(fq, [(x,)])
     fn = export_quantized(fq, Path(tempfile.mkdtemp())/'student.sqakd', x[:2])
     models = {'FP32': fp, f'W{bits}A{bits} fake-quantized (training form)': fq,
               f'W{bits}A{bits} loaded, decoded per call': load_quantized(fn),
